@@ -1,0 +1,72 @@
+// Text clean-up shared by intake and channels.
+#include "core/text.hpp"
+
+#include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
+
+#include <stdexcept>
+
+namespace minyi {
+
+bool is_valid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+std::string nfc_trim(std::string_view s) {
+  UErrorCode ec = U_ZERO_ERROR;
+  const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(ec);
+  if (U_FAILURE(ec)) throw std::runtime_error("ICU NFC normalizer unavailable");
+  icu::UnicodeString in = icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), static_cast<int32_t>(s.size())));
+  icu::UnicodeString out;
+  if (nfc->isNormalized(in, ec) && U_SUCCESS(ec)) {
+    out = in;
+  } else {
+    ec = U_ZERO_ERROR;
+    out = nfc->normalize(in, ec);
+    if (U_FAILURE(ec)) throw std::runtime_error("ICU NFC normalization failed");
+  }
+  int32_t start = 0, end = out.length();
+  while (start < end && u_isUWhiteSpace(out.char32At(start))) start = out.moveIndex32(start, 1);
+  while (end > start) {
+    int32_t prev = out.moveIndex32(end, -1);
+    if (!u_isUWhiteSpace(out.char32At(prev))) break;
+    end = prev;
+  }
+  std::string result;
+  out.tempSubStringBetween(start, end).toUTF8String(result);
+  return result;
+}
+
+}  // namespace minyi

@@ -1,0 +1,13 @@
+// UTF-8 validation and Unicode normalization of incoming text.
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace minyi {
+
+// True when s is well-formed UTF-8 (no overlongs, surrogates or code points > U+10FFFF).
+bool is_valid_utf8(std::string_view s);
+// NFC-normalizes (ICU) and trims Unicode white space at both ends. Input must be valid UTF-8.
+std::string nfc_trim(std::string_view s);
+
+}  // namespace minyi

@@ -1,0 +1,250 @@
+// Daemon wiring: config → plugins → journal → intake → HTTP routes and sink runners.
+#include "daemon.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "core/timefmt.hpp"
+#include "dispatch/dispatcher.hpp"
+#include "http/server.hpp"
+#include "intake/intake.hpp"
+#include "journal/journal.hpp"
+
+#ifndef MINYI_BUILD_PLUGIN_DIR
+#define MINYI_BUILD_PLUGIN_DIR ""
+#endif
+#ifndef MINYI_INSTALL_PLUGIN_DIR
+#define MINYI_INSTALL_PLUGIN_DIR "/usr/lib/minyi/plugins"
+#endif
+
+namespace minyi {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> plugin_search_path(const DaemonConfig& cfg) {
+  std::vector<std::string> dirs;
+  for (const auto& [k, v] : cfg.minyi.at("plugin_path").items) dirs.push_back(v);
+  if (const char* env = std::getenv("MINYI_PLUGIN_PATH"))
+    for (std::string_view rest = env; !rest.empty();) {
+      auto colon = rest.find(':');
+      dirs.emplace_back(rest.substr(0, colon));
+      rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+    }
+  if (*MINYI_BUILD_PLUGIN_DIR) dirs.emplace_back(MINYI_BUILD_PLUGIN_DIR);
+  dirs.emplace_back(MINYI_INSTALL_PLUGIN_DIR);
+  return dirs;
+}
+
+std::vector<std::string> check_config(const DaemonConfig& cfg, const PluginRegistry& registry,
+                                      std::map<std::string, ConfigTable>* plugin_tables) {
+  std::vector<std::string> problems = registry.errors();
+  auto check = [&](const std::vector<InstanceConfig>& list, const char* section, int kind) {
+    for (const auto& inst : list) {
+      const LoadedPlugin* p = registry.find(inst.plugin);
+      std::string where = inst.host.at("plugin").mark.str();
+      if (!p) {
+        std::string known;
+        for (const auto* q : registry.all())
+          if (q->desc.kind == kind) known += (known.empty() ? "" : ", ") + std::string(q->desc.name);
+        std::string dirs;
+        for (const auto& d : registry.searched()) dirs += (dirs.empty() ? "" : ", ") + d;
+        problems.push_back(where + ": no plugin named '" + inst.plugin + "' in the plugin path (" + dirs +
+                           "); available: " + (known.empty() ? "none" : known));
+        continue;
+      }
+      if (p->desc.kind != kind) {
+        problems.push_back(where + ": plugin '" + inst.plugin + "' is a " +
+                           (p->desc.kind == MINYI_KIND_SINK ? "sink" : "source") + " and cannot be used under " +
+                           section);
+        continue;
+      }
+      auto table = validate_plugin_keys(inst, p->specs, problems);
+      if (plugin_tables) (*plugin_tables)[std::string(section) + "/" + inst.name] = std::move(table);
+    }
+  };
+  check(cfg.channels, "channels", MINYI_KIND_SOURCE);
+  check(cfg.sinks, "sinks", MINYI_KIND_SINK);
+  return problems;
+}
+
+Daemon::Daemon(DaemonConfig cfg, std::function<int64_t()> clock) : cfg_(std::move(cfg)), clock_(std::move(clock)) {
+  if (!clock_) clock_ = wall_clock_ms;
+  registry_ = std::make_unique<PluginRegistry>(plugin_search_path(cfg_));
+  auto problems = check_config(cfg_, *registry_, &plugin_tables_);
+  if (!problems.empty()) throw ConfigError(problems);
+}
+
+Daemon::~Daemon() { stop(); }
+
+void Daemon::start() {
+  const std::string state_dir = cfg_.str("state_dir");
+  std::error_code ec;
+  fs::create_directories(state_dir, ec);
+  if (ec) throw std::runtime_error("cannot create state_dir '" + state_dir + "': " + ec.message());
+  std::string key_file = cfg_.str("pii.key_file");
+  if (key_file.empty()) key_file = (fs::path(state_dir) / "pii.key").string();
+
+  JournalOptions jo;
+  jo.path = (fs::path(state_dir) / "journal.db").string();
+  jo.synchronous_full = cfg_.str("journal.synchronous") == "FULL";
+  jo.batch_max = static_cast<size_t>(std::max<int64_t>(1, cfg_.num("journal.batch_max")));
+  jo.queue_max = static_cast<size_t>(std::max<int64_t>(1, cfg_.num("journal.queue_max")));
+  journal_ = std::make_unique<Journal>(jo);
+  intake_ = std::make_unique<Intake>(load_or_create_pii_key(key_file), clock_);
+
+  HttpServerOptions ho;
+  ho.listen = cfg_.str("public.listen");
+  ho.max_connections = static_cast<size_t>(cfg_.num("public.max_connections"));
+  ho.max_connections_per_client = static_cast<size_t>(cfg_.num("public.max_connections_per_client"));
+  ho.header_limit = static_cast<size_t>(cfg_.num("public.header_limit"));
+  ho.body_limit = static_cast<size_t>(cfg_.num("public.body_limit"));
+  ho.read_timeout = std::chrono::milliseconds(cfg_.num("public.read_timeout"));
+  ho.idle_timeout = std::chrono::milliseconds(cfg_.num("public.idle_timeout"));
+  ho.workers = static_cast<size_t>(std::max<int64_t>(1, cfg_.num("public.workers")));
+  http_ = std::make_unique<HttpServer>(ho);
+
+  auto make = [&](const InstanceConfig& ic, const char* section) {
+    auto h = std::make_unique<minyi_host_t>();
+    h->name = ic.name;
+    h->plugin = registry_->find(ic.plugin);
+    h->config = plugin_tables_.at(std::string(section) + "/" + ic.name);
+    h->services = this;
+    return h;
+  };
+  for (const auto& ic : cfg_.channels) {
+    if (!ic.enabled) continue;
+    auto h = make(ic, "channels");
+    sources_[h.get()] = IntakeSource{h->name, h->plugin->desc.name, h->plugin->desc.version ? h->plugin->desc.version : "",
+                                     h->plugin->channel()};
+    h->create();
+    channels_.push_back(std::move(h));
+  }
+  for (const auto& ic : cfg_.sinks) {
+    if (!ic.enabled) continue;
+    auto h = make(ic, "sinks");
+    h->create();
+    RetryPolicy rp;
+    rp.batch_max = static_cast<size_t>(std::max<int64_t>(1, ic.host.at("batch_max").i));
+    rp.max_attempts = ic.host.at("max_attempts").i;
+    rp.max_age_ms = ic.host.at("max_age").i;
+    rp.backoff_initial_ms = std::max<int64_t>(1, ic.host.at("backoff_initial").i);
+    rp.backoff_max_ms = std::max(rp.backoff_initial_ms, ic.host.at("backoff_max").i);
+    runners_.push_back(std::make_unique<SinkRunner>(*journal_, *h, rp, clock_));
+    sinks_.push_back(std::move(h));
+  }
+  for (auto& c : channels_)
+    if (!c->start()) throw std::runtime_error("channel '" + c->name + "' failed to start");
+  for (auto& s : sinks_)
+    if (!s->start()) throw std::runtime_error("sink '" + s->name + "' failed to start");
+  for (auto& r : runners_) r->start();
+  http_->start();
+  started_ = true;
+  spdlog::info("minyid ready: journal {} (schema {}), {} channel(s), {} sink(s), public listener on {}:{}", jo.path,
+               journal_->schema_version(), channels_.size(), sinks_.size(),
+               ho.listen.substr(0, ho.listen.rfind(':')), http_->port());
+}
+
+void Daemon::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (http_) http_->shutdown(std::chrono::seconds(10));
+  for (auto& c : channels_) c->stop();
+  for (auto& r : runners_) r->stop();
+  for (auto& s : sinks_) s->stop();
+  if (journal_) journal_->stop();
+  for (auto& c : channels_) c->destroy();
+  for (auto& s : sinks_) s->destroy();
+  if (started_) spdlog::info("minyid stopped cleanly");
+}
+
+uint16_t Daemon::public_port() const { return http_ ? http_->port() : 0; }
+
+void Daemon::submit(minyi_host_t& inst, const minyi_submission_t& s, minyi_submit_result_t& r) {
+  auto v = [](minyi_str_t x) { return std::string_view(x.data ? x.data : "", x.size); };
+  auto it = sources_.find(&inst);
+  if (it == sources_.end()) {
+    r.status = MINYI_SUBMIT_REJECTED;
+    std::snprintf(r.code, sizeof r.code, "not_a_source");
+    std::snprintf(r.reason, sizeof r.reason, "only channel instances can submit");
+    return;
+  }
+  auto prepared = intake_->prepare(it->second, v(s.draft_json), v(s.raw), v(s.raw_content_type));
+  if (auto* rej = std::get_if<IntakeRejection>(&prepared)) {
+    r.status = MINYI_SUBMIT_REJECTED;
+    std::snprintf(r.code, sizeof r.code, "%s", rej->code.c_str());
+    std::snprintf(r.field, sizeof r.field, "%s", rej->field.c_str());
+    std::snprintf(r.reason, sizeof r.reason, "%s", rej->message.c_str());
+    quarantine(inst, v(s.raw), v(s.raw_content_type), rej->code + ": " + rej->message);
+    return;
+  }
+  auto& rec = std::get<JournalRecord>(prepared);
+  if (s.checkpoint_key.size) rec.checkpoint.emplace(std::string(v(s.checkpoint_key)), std::string(v(s.checkpoint_value)));
+  auto res = journal_->submit(std::move(rec));
+  switch (res.outcome) {
+    case JournalOutcome::Accepted: r.status = MINYI_SUBMIT_ACCEPTED; break;
+    case JournalOutcome::Replay: r.status = MINYI_SUBMIT_REPLAY; break;
+    case JournalOutcome::Busy:
+    case JournalOutcome::Failed:
+      r.status = MINYI_SUBMIT_BUSY;
+      std::snprintf(r.code, sizeof r.code, "%s", res.outcome == JournalOutcome::Busy ? "busy" : "journal_error");
+      std::snprintf(r.reason, sizeof r.reason, "%s", res.error.c_str());
+      return;
+  }
+  std::snprintf(r.id, sizeof r.id, "%s", res.id.c_str());
+  spdlog::debug("[{}] {} suggestion {}", inst.name, r.status == MINYI_SUBMIT_ACCEPTED ? "accepted" : "replayed", res.id);
+}
+
+void Daemon::quarantine(minyi_host_t& inst, std::string_view raw, std::string_view content_type,
+                        std::string_view reason) {
+  try {
+    journal_->quarantine(inst.name, std::string(reason), std::string(content_type), std::string(raw), clock_());
+    spdlog::info("[{}] quarantined {} byte(s): {}", inst.name, raw.size(), reason);
+  } catch (const std::exception& e) {
+    spdlog::warn("[{}] could not quarantine {} byte(s): {}", inst.name, raw.size(), e.what());
+  }
+}
+
+std::optional<std::string> Daemon::checkpoint_get(minyi_host_t& inst, const std::string& key) {
+  JournalReader reader(journal_->path());
+  return reader.checkpoint(inst.name, key);
+}
+
+bool Daemon::checkpoint_set(minyi_host_t& inst, const std::string& key, const std::string& value) {
+  try {
+    journal_->checkpoint_set(inst.name, key, value);
+    return true;
+  } catch (const std::exception& e) {
+    spdlog::warn("[{}] checkpoint '{}' not stored: {}", inst.name, key, e.what());
+    return false;
+  }
+}
+
+bool Daemon::route_add(minyi_host_t& inst, const std::string& method, const std::string& path) {
+  minyi_host_t* target = &inst;
+  bool ok = http_->add_route(method, path, [this, target](const HttpRequestView& rq, HttpResponseData& out) {
+    std::vector<minyi_http_header_t> headers;
+    headers.reserve(rq.headers.size());
+    auto s = [](std::string_view x) { return minyi_str_t{x.data(), x.size()}; };
+    for (const auto& [k, v] : rq.headers) headers.push_back({s(k), s(v)});
+    minyi_http_request_t req{sizeof(minyi_http_request_t), s(rq.method), s(rq.target), s(rq.path), s(rq.query),
+                             headers.data(), headers.size(), s(rq.body), s(rq.remote_addr)};
+    minyi_http_response_t resp;
+    target->plugin->desc.minyi_on_http(target->instance, &req, &resp);
+    if (resp.reply.status == 0) {
+      out.status = 500;
+      out.body = json_error("internal", "the channel plugin gave no answer");
+      return;
+    }
+    out.status = resp.reply.status;
+    out.content_type = resp.reply.content_type.empty() ? "application/json" : resp.reply.content_type;
+    out.body = std::move(resp.reply.body);
+    out.headers = std::move(resp.reply.headers);
+  });
+  if (ok) spdlog::info("[{}] serving {} {}", inst.name, method, path);
+  return ok;
+}
+
+int64_t Daemon::now_ms() { return clock_(); }
+
+}  // namespace minyi

@@ -1,0 +1,47 @@
+// Intake: turns a channel's draft (draft.v1) into a minyi.suggestion/1 document and a
+// journal record — validation, text normalization, PII masking/hashing, attachments.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "intake/json_schema.hpp"
+#include "intake/pii.hpp"
+#include "journal/journal.hpp"
+
+namespace minyi {
+
+// Who submitted: fixed per channel instance.
+struct IntakeSource {
+  std::string instance;
+  std::string plugin;
+  std::string plugin_version;
+  std::string channel;
+};
+
+struct IntakeRejection {
+  std::string code;  // e.g. malformed_draft, missing_field, wrong_type, invalid_utf8
+  std::string field;
+  std::string message;
+};
+
+class Intake {
+ public:
+  // clock: Unix ms (injectable); pii_key: the HMAC key.
+  Intake(std::string pii_key, std::function<int64_t()> clock);
+
+  std::variant<JournalRecord, IntakeRejection> prepare(const IntakeSource& src, std::string_view draft_json,
+                                                       std::string_view raw, std::string_view raw_content_type) const;
+  int64_t now_ms() const { return clock_(); }
+
+ private:
+  JsonSchema draft_schema_;
+  PiiHasher pii_;
+  std::function<int64_t()> clock_;
+};
+
+}  // namespace minyi

@@ -1,0 +1,422 @@
+// Journal implementation: schema migrations, the group-commit writer, and readers.
+#include "journal/journal.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "core/crypto.hpp"
+#include "core/timefmt.hpp"
+#include "journal/sqlite.hpp"
+
+namespace minyi {
+
+namespace {
+
+struct BusyError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Ordered migrations: index i upgrades a journal from version i to i+1. Never edit a
+// released entry; append a new one.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE suggestions (
+  id            TEXT PRIMARY KEY,
+  channel       TEXT NOT NULL,
+  instance      TEXT NOT NULL,
+  external_id   TEXT,
+  received_at   TEXT NOT NULL,
+  submitted_at  TEXT,
+  raw_sha256    TEXT NOT NULL,
+  status        TEXT NOT NULL DEFAULT 'new',
+  duplicate_of  TEXT,
+  cluster_id    TEXT,
+  doc           TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE raw_payloads (
+  sha256        TEXT PRIMARY KEY,
+  content_type  TEXT NOT NULL,
+  bytes         BLOB NOT NULL,
+  first_seen_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE attachments (
+  sha256        TEXT PRIMARY KEY,
+  content_type  TEXT NOT NULL,
+  bytes         BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE source_keys (
+  instance      TEXT NOT NULL,
+  external_id   TEXT NOT NULL,
+  suggestion_id TEXT NOT NULL,
+  PRIMARY KEY (instance, external_id)
+) WITHOUT ROWID;
+CREATE TABLE events (
+  seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+  id            TEXT NOT NULL UNIQUE,
+  type          TEXT NOT NULL,
+  subject       TEXT NOT NULL,
+  time          TEXT NOT NULL,
+  data          TEXT NOT NULL
+);
+CREATE TABLE sink_cursors (
+  sink             TEXT PRIMARY KEY,
+  seq              INTEGER NOT NULL DEFAULT 0,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  first_failure_ms INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms  INTEGER NOT NULL DEFAULT 0,
+  last_error       TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE dead_letters (
+  id               INTEGER PRIMARY KEY,
+  sink             TEXT NOT NULL,
+  event_seq        INTEGER NOT NULL,
+  event_id         TEXT NOT NULL,
+  event_type       TEXT NOT NULL,
+  reason           TEXT NOT NULL,
+  attempts         INTEGER NOT NULL,
+  first_failure_ms INTEGER NOT NULL,
+  dead_at_ms       INTEGER NOT NULL,
+  UNIQUE (sink, event_seq)
+);
+CREATE TABLE checkpoints (
+  instance      TEXT NOT NULL,
+  key           TEXT NOT NULL,
+  value         BLOB NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (instance, key)
+) WITHOUT ROWID;
+CREATE TABLE quarantine (
+  id            INTEGER PRIMARY KEY,
+  received_at_ms INTEGER NOT NULL,
+  instance      TEXT NOT NULL,
+  reason        TEXT NOT NULL,
+  content_type  TEXT NOT NULL,
+  sha256        TEXT NOT NULL,
+  bytes         BLOB NOT NULL
+);
+)sql",
+};
+
+void tune(sql::Db& db, bool writer, bool full) {
+  db.exec("PRAGMA foreign_keys=ON");
+  if (writer) {
+    db.exec("PRAGMA journal_mode=WAL");
+    db.exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  }
+}
+
+}  // namespace
+
+// Prepared statements used by the writer thread only.
+struct Journal::Statements {
+  explicit Statements(sqlite3* db)
+      : find_key(db, "SELECT suggestion_id FROM source_keys WHERE instance=?1 AND external_id=?2"),
+        insert_key(db, "INSERT INTO source_keys(instance, external_id, suggestion_id) VALUES(?1,?2,?3)"),
+        insert_raw(db,
+                   "INSERT OR IGNORE INTO raw_payloads(sha256, content_type, bytes, first_seen_at) VALUES(?1,?2,?3,?4)"),
+        insert_attachment(db, "INSERT OR IGNORE INTO attachments(sha256, content_type, bytes) VALUES(?1,?2,?3)"),
+        insert_suggestion(db,
+                          "INSERT INTO suggestions(id, channel, instance, external_id, received_at, submitted_at, "
+                          "raw_sha256, doc) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"),
+        insert_event(db, "INSERT INTO events(id, type, subject, time, data) VALUES(?1,?2,?3,?4,?5)"),
+        set_checkpoint(db,
+                       "INSERT INTO checkpoints(instance, key, value, updated_at_ms) VALUES(?1,?2,?3,?4) "
+                       "ON CONFLICT(instance, key) DO UPDATE SET value=excluded.value, "
+                       "updated_at_ms=excluded.updated_at_ms"),
+        insert_quarantine(db,
+                          "INSERT INTO quarantine(received_at_ms, instance, reason, content_type, sha256, bytes) "
+                          "VALUES(?1,?2,?3,?4,?5,?6)"),
+        cursor_advance(db,
+                       "INSERT INTO sink_cursors(sink, seq) VALUES(?1,?2) ON CONFLICT(sink) DO UPDATE SET "
+                       "seq=excluded.seq, attempts=0, first_failure_ms=0, next_attempt_ms=0, last_error=''"),
+        cursor_failure(db,
+                       "INSERT INTO sink_cursors(sink, seq, attempts, first_failure_ms, next_attempt_ms, last_error) "
+                       "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(sink) DO UPDATE SET seq=excluded.seq, "
+                       "attempts=excluded.attempts, first_failure_ms=excluded.first_failure_ms, "
+                       "next_attempt_ms=excluded.next_attempt_ms, last_error=excluded.last_error"),
+        insert_dead(db,
+                    "INSERT OR IGNORE INTO dead_letters(sink, event_seq, event_id, event_type, reason, attempts, "
+                    "first_failure_ms, dead_at_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)") {}
+  sql::Stmt find_key, insert_key, insert_raw, insert_attachment, insert_suggestion, insert_event, set_checkpoint,
+      insert_quarantine, cursor_advance, cursor_failure, insert_dead;
+};
+
+Journal::Journal(JournalOptions opts) : opts_(std::move(opts)) {
+  db_ = std::make_unique<sql::Db>(opts_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  tune(*db_, true, opts_.synchronous_full);
+  migrate();
+  st_ = std::make_unique<Statements>(db_->get());
+  sql::Stmt max(db_->get(), "SELECT COALESCE(MAX(seq), 0) FROM events");
+  max.step();
+  last_seq_ = max.col_int(0);
+  writer_ = std::thread([this] { run_writer(); });
+}
+
+Journal::~Journal() { stop(); }
+
+void Journal::migrate() {
+  db_->exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
+  sql::Stmt cur(db_->get(), "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+  cur.step();
+  int version = static_cast<int>(cur.col_int(0));
+  cur.reset();
+  const int latest = static_cast<int>(std::size(kMigrations));
+  if (version > latest)
+    throw std::runtime_error("journal '" + opts_.path + "' has schema version " + std::to_string(version) +
+                             ", newer than this minyid understands (" + std::to_string(latest) +
+                             "); run a newer minyid or restore a backup");
+  for (int v = version; v < latest; ++v) {
+    db_->exec("BEGIN IMMEDIATE");
+    try {
+      db_->exec(kMigrations[v]);
+      sql::Stmt ins(db_->get(), "INSERT INTO schema_version(version, applied_at) VALUES(?1, datetime('now'))");
+      ins.bind(1, static_cast<int64_t>(v + 1)).run();
+      db_->exec("COMMIT");
+    } catch (...) {
+      db_->exec("ROLLBACK");
+      throw;
+    }
+    spdlog::info("journal {}: migrated schema to version {}", opts_.path, v + 1);
+  }
+  schema_version_ = latest;
+}
+
+void Journal::enqueue_and_wait(std::function<void(sql::Db&)> apply, bool bounded) {
+  auto task = std::make_unique<Task>();
+  task->apply = std::move(apply);
+  auto fut = task->done.get_future();
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) throw BusyError("the journal is shutting down");
+    if (bounded && queue_.size() >= opts_.queue_max)
+      throw BusyError("the journal queue is full (" + std::to_string(queue_.size()) + " pending)");
+    queue_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+  fut.get();
+}
+
+void Journal::run_writer() {
+  std::vector<std::unique_ptr<Task>> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      while (!queue_.empty() && batch.size() < opts_.batch_max) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    std::vector<std::exception_ptr> errors(batch.size());
+    std::exception_ptr commit_error;
+    try {
+      db_->exec("BEGIN IMMEDIATE");
+      for (size_t i = 0; i < batch.size(); ++i) {
+        db_->exec("SAVEPOINT task");
+        try {
+          batch[i]->apply(*db_);
+          db_->exec("RELEASE task");
+        } catch (...) {
+          errors[i] = std::current_exception();
+          db_->exec("ROLLBACK TO task");
+          db_->exec("RELEASE task");
+        }
+      }
+      db_->exec("COMMIT");
+    } catch (...) {
+      commit_error = std::current_exception();
+      try {
+        db_->exec("ROLLBACK");
+      } catch (...) {
+      }
+      spdlog::error("journal {}: commit of {} item(s) failed; they were not acknowledged", opts_.path, batch.size());
+    }
+    if (!commit_error) {
+      sql::Stmt max(db_->get(), "SELECT COALESCE(MAX(seq), 0) FROM events");
+      max.step();
+      int64_t seq = max.col_int(0);
+      if (seq != last_seq_.load()) {
+        {
+          std::lock_guard lock(seq_mu_);
+          last_seq_ = seq;
+        }
+        seq_cv_.notify_all();
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (commit_error) batch[i]->done.set_exception(commit_error);
+      else if (errors[i]) batch[i]->done.set_exception(errors[i]);
+      else batch[i]->done.set_value();
+    }
+    batch.clear();
+  }
+}
+
+JournalResult Journal::submit(JournalRecord rec) {
+  JournalResult result{JournalOutcome::Accepted, rec.suggestion_id, ""};
+  try {
+    enqueue_and_wait(
+        [&](sql::Db&) {
+          auto& s = *st_;
+          if (rec.external_id) {
+            s.find_key.bind(1, rec.instance).bind(2, *rec.external_id);
+            bool found = s.find_key.step();
+            std::string original = found ? s.find_key.col_text(0) : "";
+            s.find_key.reset();
+            if (found) {
+              result = {JournalOutcome::Replay, original, ""};
+              return;
+            }
+            s.insert_key.bind(1, rec.instance).bind(2, *rec.external_id).bind(3, rec.suggestion_id).run();
+          }
+          s.insert_raw.bind(1, rec.raw_sha256).bind(2, rec.raw_content_type).bind_blob(3, rec.raw).bind(4, rec.received_at).run();
+          for (const auto& a : rec.attachments)
+            s.insert_attachment.bind(1, a.sha256).bind(2, a.content_type).bind_blob(3, a.bytes).run();
+          s.insert_suggestion.bind(1, rec.suggestion_id)
+              .bind(2, rec.channel)
+              .bind(3, rec.instance)
+              .bind_opt(4, rec.external_id)
+              .bind(5, rec.received_at)
+              .bind_opt(6, rec.submitted_at)
+              .bind(7, rec.raw_sha256)
+              .bind(8, rec.suggestion_json)
+              .run();
+          s.insert_event.bind(1, rec.event_id)
+              .bind(2, "suggestion.created")
+              .bind(3, rec.suggestion_id)
+              .bind(4, rec.received_at)
+              .bind(5, rec.suggestion_json)
+              .run();
+          if (rec.checkpoint)
+            s.set_checkpoint.bind(1, rec.instance)
+                .bind(2, rec.checkpoint->first)
+                .bind_blob(3, rec.checkpoint->second)
+                .bind(4, wall_clock_ms())
+                .run();
+        },
+        true);
+  } catch (const BusyError& e) {
+    return {JournalOutcome::Busy, "", e.what()};
+  } catch (const std::exception& e) {
+    spdlog::error("journal {}: storing suggestion {} failed: {}", opts_.path, rec.suggestion_id, e.what());
+    return {JournalOutcome::Failed, "", e.what()};
+  }
+  return result;
+}
+
+void Journal::checkpoint_set(const std::string& instance, const std::string& key, const std::string& value) {
+  enqueue_and_wait(
+      [&](sql::Db&) {
+        st_->set_checkpoint.bind(1, instance).bind(2, key).bind_blob(3, value).bind(4, wall_clock_ms()).run();
+      },
+      false);
+}
+
+void Journal::quarantine(const std::string& instance, const std::string& reason, const std::string& content_type,
+                         const std::string& bytes, int64_t now_ms) {
+  std::string digest = sha256_hex(bytes);
+  enqueue_and_wait(
+      [&](sql::Db&) {
+        st_->insert_quarantine.bind(1, now_ms)
+            .bind(2, instance)
+            .bind(3, reason)
+            .bind(4, content_type)
+            .bind(5, digest)
+            .bind_blob(6, bytes)
+            .run();
+      },
+      false);
+}
+
+void Journal::cursor_advance(const std::string& sink, int64_t seq) {
+  enqueue_and_wait([&](sql::Db&) { st_->cursor_advance.bind(1, sink).bind(2, seq).run(); }, false);
+}
+
+void Journal::cursor_failure(const std::string& sink, const SinkCursor& c) {
+  enqueue_and_wait(
+      [&](sql::Db&) {
+        st_->cursor_failure.bind(1, sink)
+            .bind(2, c.seq)
+            .bind(3, c.attempts)
+            .bind(4, c.first_failure_ms)
+            .bind(5, c.next_attempt_ms)
+            .bind(6, c.last_error)
+            .run();
+      },
+      false);
+}
+
+void Journal::dead_letter(const std::string& sink, const EventRow& ev, const std::string& reason, int64_t attempts,
+                          int64_t first_failure_ms, int64_t now_ms) {
+  enqueue_and_wait(
+      [&](sql::Db&) {
+        st_->insert_dead.bind(1, sink)
+            .bind(2, ev.seq)
+            .bind(3, ev.id)
+            .bind(4, ev.type)
+            .bind(5, reason)
+            .bind(6, attempts)
+            .bind(7, first_failure_ms)
+            .bind(8, now_ms)
+            .run();
+        st_->cursor_advance.bind(1, sink).bind(2, ev.seq).run();
+      },
+      false);
+}
+
+int64_t Journal::wait_for_events(int64_t seq, std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(seq_mu_);
+  seq_cv_.wait_until(lock, deadline, [&] { return last_seq_.load() > seq || stopping_; });
+  return last_seq_.load();
+}
+
+void Journal::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !writer_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  {
+    std::lock_guard lock(seq_mu_);
+  }
+  seq_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  if (db_) {
+    st_.reset();
+    try {
+      db_->exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch (...) {
+    }
+  }
+}
+
+JournalReader::JournalReader(const std::string& path)
+    : db_(std::make_unique<sql::Db>(path, SQLITE_OPEN_READONLY)) {}
+JournalReader::~JournalReader() = default;
+
+std::vector<EventRow> JournalReader::events_after(int64_t seq, size_t limit) {
+  sql::Stmt q(db_->get(), "SELECT seq, id, type, subject, time, data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+  q.bind(1, seq).bind(2, static_cast<int64_t>(limit));
+  std::vector<EventRow> out;
+  while (q.step()) out.push_back({q.col_int(0), q.col_text(1), q.col_text(2), q.col_text(3), q.col_text(4), q.col_text(5)});
+  return out;
+}
+
+SinkCursor JournalReader::cursor(const std::string& sink) {
+  sql::Stmt q(db_->get(),
+              "SELECT seq, attempts, first_failure_ms, next_attempt_ms, last_error FROM sink_cursors WHERE sink=?1");
+  q.bind(1, sink);
+  SinkCursor c;
+  if (q.step()) c = {q.col_int(0), q.col_int(1), q.col_int(2), q.col_int(3), q.col_text(4)};
+  return c;
+}
+
+std::optional<std::string> JournalReader::checkpoint(const std::string& instance, const std::string& key) {
+  sql::Stmt q(db_->get(), "SELECT value FROM checkpoints WHERE instance=?1 AND key=?2");
+  q.bind(1, instance).bind(2, key);
+  if (!q.step()) return std::nullopt;
+  return q.col_text(0);
+}
+
+}  // namespace minyi

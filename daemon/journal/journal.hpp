@@ -1,0 +1,140 @@
+// The journal: minyi's only durable state, a SQLite database in WAL mode. One writer thread
+// applies queued work in group-committed transactions; callers block until their work is
+// on disk. Readers (dispatcher, tools) use their own connections.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace minyi {
+
+namespace sql {
+class Db;
+}
+
+// A suggestion ready to be journaled (built by intake).
+struct JournalRecord {
+  std::string instance;
+  std::optional<std::string> external_id;
+  std::string suggestion_id;
+  std::string suggestion_json;
+  std::string channel;
+  std::string received_at;
+  std::optional<std::string> submitted_at;
+  std::string raw;
+  std::string raw_sha256;
+  std::string raw_content_type;
+  struct Blob {
+    std::string sha256, content_type, bytes;
+  };
+  std::vector<Blob> attachments;
+  std::string event_id;
+  std::optional<std::pair<std::string, std::string>> checkpoint;
+};
+
+enum class JournalOutcome { Accepted, Replay, Busy, Failed };
+struct JournalResult {
+  JournalOutcome outcome;
+  std::string id;     // suggestion id (new or original)
+  std::string error;  // for Busy/Failed
+};
+
+struct EventRow {
+  int64_t seq = 0;
+  std::string id, type, subject, time, data;
+};
+
+struct SinkCursor {
+  int64_t seq = 0;           // last event handled (delivered or dead-lettered)
+  int64_t attempts = 0;      // failed attempts for the event after seq
+  int64_t first_failure_ms = 0;
+  int64_t next_attempt_ms = 0;
+  std::string last_error;
+};
+
+struct JournalOptions {
+  std::string path;
+  bool synchronous_full = true;
+  size_t batch_max = 512;
+  size_t queue_max = 20000;
+};
+
+// A read-only connection for one thread.
+class JournalReader {
+ public:
+  explicit JournalReader(const std::string& path);
+  ~JournalReader();
+  std::vector<EventRow> events_after(int64_t seq, size_t limit);
+  SinkCursor cursor(const std::string& sink);
+  std::optional<std::string> checkpoint(const std::string& instance, const std::string& key);
+
+ private:
+  std::unique_ptr<sql::Db> db_;
+};
+
+class Journal {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens (creating if needed), migrates and starts the writer thread.
+  explicit Journal(JournalOptions opts);
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // Blocks until committed. Replays (known instance+external_id) store nothing.
+  JournalResult submit(JournalRecord rec);
+  void checkpoint_set(const std::string& instance, const std::string& key, const std::string& value);
+  void quarantine(const std::string& instance, const std::string& reason, const std::string& content_type,
+                  const std::string& bytes, int64_t now_ms);
+  // Dispatcher bookkeeping, each one transaction.
+  void cursor_advance(const std::string& sink, int64_t seq);
+  void cursor_failure(const std::string& sink, const SinkCursor& state);
+  void dead_letter(const std::string& sink, const EventRow& ev, const std::string& reason, int64_t attempts,
+                   int64_t first_failure_ms, int64_t now_ms);
+
+  const std::string& path() const { return opts_.path; }
+  int64_t last_seq() const { return last_seq_.load(); }
+  // Waits until last_seq() > seq or the deadline passes or stop(); returns last_seq().
+  int64_t wait_for_events(int64_t seq, std::chrono::steady_clock::time_point deadline);
+  // Refuses new work, commits everything queued, stops the writer. Idempotent.
+  void stop();
+  int schema_version() const { return schema_version_; }
+
+ private:
+  struct Task {
+    std::function<void(sql::Db&)> apply;
+    std::promise<void> done;
+  };
+  struct Statements;
+  void run_writer();
+  void enqueue_and_wait(std::function<void(sql::Db&)> apply, bool bounded);
+  void migrate();
+
+  JournalOptions opts_;
+  std::unique_ptr<sql::Db> db_;  // owned by the writer thread after construction
+  std::unique_ptr<Statements> st_;
+  int schema_version_ = 0;
+  // Guarded by mu_: the queue and the stopping flag. cv_ wakes the writer.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Task>> queue_;
+  bool stopping_ = false;
+  std::thread writer_;
+  // Highest committed event seq; seq_cv_ wakes dispatchers.
+  std::atomic<int64_t> last_seq_{0};
+  std::mutex seq_mu_;
+  std::condition_variable seq_cv_;
+};
+
+}  // namespace minyi

@@ -1,0 +1,61 @@
+// Minimal RAII over the SQLite C API: a connection and cached prepared statements.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace minyi::sql {
+
+struct Error : std::runtime_error {
+  int code;
+  Error(const std::string& what, int c) : std::runtime_error(what), code(c) {}
+};
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql);
+  ~Stmt();
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& bind(int i, std::string_view v);
+  Stmt& bind_blob(int i, std::string_view v);
+  Stmt& bind(int i, int64_t v);
+  Stmt& bind_null(int i);
+  Stmt& bind_opt(int i, const std::optional<std::string>& v) { return v ? bind(i, *v) : bind_null(i); }
+  // true = a row is available; false = done. Throws on error.
+  bool step();
+  void run() {
+    step();
+    reset();
+  }
+  void reset();
+  int64_t col_int(int i) const { return sqlite3_column_int64(s_, i); }
+  bool col_null(int i) const { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
+  std::string col_text(int i) const;
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+};
+
+class Db {
+ public:
+  Db(const std::string& path, int flags);
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+  void exec(const char* sql);
+  sqlite3* get() const { return db_; }
+  int64_t changes() const { return sqlite3_changes64(db_); }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace minyi::sql

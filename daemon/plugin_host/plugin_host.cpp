@@ -1,0 +1,280 @@
+// Plugin loading with ABI checks, and the host function table.
+#include "plugin_host/plugin_host.hpp"
+
+#include <dlfcn.h>
+
+#include <cstddef>
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <spdlog/spdlog.h>
+#include <sstream>
+
+namespace minyi {
+
+namespace fs = std::filesystem;
+
+namespace {
+// Fields every descriptor, of any minor version, must cover.
+constexpr size_t kMinDescriptorSize = offsetof(minyi_plugin_descriptor_t, minyi_on_http);
+
+std::string abi_str(uint32_t major, uint32_t minor) { return std::to_string(major) + "." + std::to_string(minor); }
+}  // namespace
+
+std::unique_ptr<LoadedPlugin> PluginRegistry::load_file(const std::string& file, std::string& error) {
+  void* h = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char* e = ::dlerror();
+    error = "cannot load plugin " + file + ": " + (e ? e : "unknown dlopen error") +
+            " (is it built for this system? are its libraries installed?)";
+    return nullptr;
+  }
+  auto fail = [&](const std::string& msg) -> std::unique_ptr<LoadedPlugin> {
+    error = msg;
+    ::dlclose(h);
+    return nullptr;
+  };
+  auto entry = reinterpret_cast<minyi_plugin_entry_fn>(::dlsym(h, MINYI_PLUGIN_ENTRY_SYMBOL));
+  if (!entry)
+    return fail("plugin " + file + " does not export " MINYI_PLUGIN_ENTRY_SYMBOL
+                " — it is not a minyi plugin; remove it from the plugin path or build it with MINYI_PLUGIN()");
+  const minyi_plugin_descriptor_t* d = entry();
+  if (!d) return fail("plugin " + file + ": " MINYI_PLUGIN_ENTRY_SYMBOL " returned no descriptor");
+  const std::string host_abi = abi_str(MINYI_ABI_MAJOR, MINYI_ABI_MINOR);
+  if (d->abi_major != MINYI_ABI_MAJOR)
+    return fail("plugin " + file + " was built for plugin ABI " + abi_str(d->abi_major, d->abi_minor) +
+                ", but this minyid speaks ABI " + host_abi + "; rebuild the plugin against the minyi SDK " +
+                std::to_string(MINYI_ABI_MAJOR) + ".x");
+  if (d->abi_minor > MINYI_ABI_MINOR)
+    return fail("plugin " + file + " needs plugin ABI " + abi_str(d->abi_major, d->abi_minor) +
+                ", newer than this minyid's ABI " + host_abi +
+                "; upgrade minyid, or rebuild the plugin against the SDK shipped with this minyid");
+  if (d->struct_size < kMinDescriptorSize)
+    return fail("plugin " + file + " has a descriptor of " + std::to_string(d->struct_size) +
+                " bytes, smaller than any ABI 1.x descriptor; rebuild the plugin");
+  auto p = std::make_unique<LoadedPlugin>();
+  std::memcpy(&p->desc, d, std::min<size_t>(d->struct_size, sizeof p->desc));  // rest stays zero
+  p->file = file;
+  const auto& desc = p->desc;
+  if (!desc.name || !*desc.name) return fail("plugin " + file + " has no name in its descriptor");
+  std::string who = "plugin " + file + " ('" + desc.name + "')";
+  if (desc.kind != MINYI_KIND_SOURCE && desc.kind != MINYI_KIND_SINK)
+    return fail(who + " declares unknown kind " + std::to_string(desc.kind) + "; use MINYI_KIND_SOURCE or MINYI_KIND_SINK");
+  auto missing = [&](const char* field) {
+    return fail(who + " does not provide the required callback " + field + "; implement it and rebuild");
+  };
+  if (!desc.minyi_on_create) return missing("minyi_on_create");
+  if (!desc.minyi_on_destroy) return missing("minyi_on_destroy");
+  if (desc.kind == MINYI_KIND_SOURCE && !desc.minyi_on_http && !desc.minyi_on_poll)
+    return missing("minyi_on_http or minyi_on_poll (a source needs at least one)");
+  if (desc.kind == MINYI_KIND_SINK && !desc.minyi_on_deliver) return missing("minyi_on_deliver");
+  if (desc.config_count && !desc.config) return fail(who + " declares config_count but no config table");
+  for (size_t i = 0; i < desc.config_count; ++i) {
+    const auto& e = desc.config[i];
+    if (!e.key || !*e.key) return fail(who + ": config entry " + std::to_string(i) + " has no key");
+    if (e.type < MINYI_CFG_STRING || e.type > MINYI_CFG_STRING_MAP)
+      return fail(who + ": config key '" + e.key + "' has unknown type " + std::to_string(e.type));
+    KeySpec s{e.key, e.type, std::nullopt, e.required != 0, e.description ? e.description : ""};
+    if (e.default_value) s.default_value = e.default_value;
+    p->specs.push_back(std::move(s));
+  }
+  p->handle = h;
+  return p;
+}
+
+PluginRegistry::PluginRegistry(const std::vector<std::string>& dirs) {
+  std::set<std::string> seen_dirs, seen_files;
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    auto canon = fs::weakly_canonical(dir, ec);
+    std::string key = ec ? dir : canon.string();
+    if (!seen_dirs.insert(key).second) continue;
+    dirs_.push_back(dir);
+    if (!fs::is_directory(dir, ec)) continue;
+    std::vector<fs::path> files;
+    for (const auto& ent : fs::directory_iterator(dir, ec))
+      if (ent.path().extension() == ".so") files.push_back(ent.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      auto c = fs::weakly_canonical(f, ec).string();
+      if (!seen_files.insert(c).second) continue;
+      std::string err;
+      auto p = load_file(f.string(), err);
+      if (!p) {
+        errors_.push_back(err);
+        continue;
+      }
+      std::string name = p->desc.name;
+      if (auto it = plugins_.find(name); it != plugins_.end()) {
+        errors_.push_back("plugin " + f.string() + " is named '" + name + "', like " + it->second->file +
+                          "; plugin names must be unique across the plugin path — remove or rename one");
+        ::dlclose(p->handle);
+        continue;
+      }
+      plugins_.emplace(name, std::move(p));
+    }
+  }
+}
+
+PluginRegistry::~PluginRegistry() {
+  // Handles stay open until exit: plugin threads or atexit hooks may still reference code.
+}
+
+const LoadedPlugin* PluginRegistry::find(const std::string& name) const {
+  auto it = plugins_.find(name);
+  return it == plugins_.end() ? nullptr : it->second.get();
+}
+
+std::vector<const LoadedPlugin*> PluginRegistry::all() const {
+  std::vector<const LoadedPlugin*> v;
+  for (const auto& [n, p] : plugins_) v.push_back(p.get());
+  return v;
+}
+
+std::string describe_plugin(const LoadedPlugin& p) {
+  std::ostringstream o;
+  const auto& d = p.desc;
+  o << d.name << " " << (d.version ? d.version : "?") << " — " << (d.description ? d.description : "") << "\n";
+  o << "kind: " << (d.kind == MINYI_KIND_SOURCE ? "source (channel " + p.channel() + ")" : std::string("sink")) << "\n";
+  o << "file: " << p.file << "\n";
+  o << "abi:  " << d.abi_major << "." << d.abi_minor << "\n";
+  o << "\nconfiguration keys (besides the host keys: "
+    << (d.kind == MINYI_KIND_SOURCE ? "name, plugin, enabled, poll_interval"
+                                    : "name, plugin, enabled, batch_max, max_attempts, max_age, backoff_initial, backoff_max")
+    << "):\n";
+  if (p.specs.empty()) o << "  (none)\n";
+  for (const auto& s : p.specs) {
+    o << "  " << s.key << " (" << config_type_name(s.type) << (s.required ? ", required" : "");
+    if (s.default_value) o << ", default " << *s.default_value;
+    o << ")\n      " << s.description << "\n";
+  }
+  return o.str();
+}
+
+namespace {
+
+const minyi::ConfigValue* cfg(minyi_host_t* h, const char* key) {
+  auto it = h->config.find(key);
+  return it == h->config.end() ? nullptr : &it->second;
+}
+
+void api_log(minyi_host_t* h, minyi_log_level_t level, minyi_str_t msg) {
+  auto lvl = static_cast<spdlog::level::level_enum>(level <= MINYI_LOG_ERROR ? level : MINYI_LOG_ERROR);
+  spdlog::log(lvl, "[{}] {}", h->name, std::string_view(msg.data ? msg.data : "", msg.size));
+}
+int32_t api_submit(minyi_host_t* h, const minyi_submission_t* s, minyi_submit_result_t* r) {
+  minyi_submission_t full{};
+  std::memcpy(&full, s, std::min<size_t>(s->struct_size ? s->struct_size : sizeof full, sizeof full));
+  *r = minyi_submit_result_t{};
+  h->services->submit(*h, full, *r);
+  return r->status == MINYI_SUBMIT_ACCEPTED || r->status == MINYI_SUBMIT_REPLAY ? 0 : -1;
+}
+int32_t api_quarantine(minyi_host_t* h, minyi_str_t raw, minyi_str_t ct, minyi_str_t reason) {
+  auto v = [](minyi_str_t s) { return std::string_view(s.data ? s.data : "", s.size); };
+  h->services->quarantine(*h, v(raw), v(ct), v(reason));
+  return 0;
+}
+int32_t api_checkpoint_get(minyi_host_t* h, minyi_str_t key, char* buf, size_t cap, size_t* size) {
+  auto v = h->services->checkpoint_get(*h, std::string(key.data ? key.data : "", key.size));
+  if (!v) return 1;
+  *size = v->size();
+  if (buf && cap) std::memcpy(buf, v->data(), std::min(cap, v->size()));
+  return 0;
+}
+int32_t api_checkpoint_set(minyi_host_t* h, minyi_str_t key, minyi_str_t value) {
+  return h->services->checkpoint_set(*h, std::string(key.data ? key.data : "", key.size),
+                                     std::string(value.data ? value.data : "", value.size))
+             ? 0
+             : -1;
+}
+void api_counter_add(minyi_host_t* h, minyi_str_t name, uint64_t delta) {
+  std::lock_guard lock(h->counters_mu);
+  h->counters[std::string(name.data ? name.data : "", name.size)] += delta;
+}
+int64_t api_clock(minyi_host_t* h) { return h->services->now_ms(); }
+int32_t api_config_string(minyi_host_t* h, const char* key, minyi_str_t* out) {
+  auto* v = cfg(h, key);
+  if (!v || v->type == MINYI_CFG_STRING_LIST || v->type == MINYI_CFG_STRING_MAP) return 1;
+  *out = {v->text.data(), v->text.size()};
+  return 0;
+}
+int32_t api_config_int(minyi_host_t* h, const char* key, int64_t* out) {
+  auto* v = cfg(h, key);
+  if (!v || (v->type != MINYI_CFG_INT && v->type != MINYI_CFG_DURATION && v->type != MINYI_CFG_SIZE &&
+             v->type != MINYI_CFG_BOOL))
+    return 1;
+  *out = v->i;
+  return 0;
+}
+int32_t api_config_bool(minyi_host_t* h, const char* key, int32_t* out) {
+  auto* v = cfg(h, key);
+  if (!v || v->type != MINYI_CFG_BOOL) return 1;
+  *out = v->b ? 1 : 0;
+  return 0;
+}
+int32_t api_config_double(minyi_host_t* h, const char* key, double* out) {
+  auto* v = cfg(h, key);
+  if (!v) return 1;
+  if (v->type == MINYI_CFG_DOUBLE) *out = v->d;
+  else if (v->type == MINYI_CFG_INT) *out = static_cast<double>(v->i);
+  else return 1;
+  return 0;
+}
+size_t api_config_items(minyi_host_t* h, const char* key) {
+  auto* v = cfg(h, key);
+  return v ? v->items.size() : 0;
+}
+int32_t api_config_item(minyi_host_t* h, const char* key, size_t i, minyi_str_t* k, minyi_str_t* val) {
+  auto* v = cfg(h, key);
+  if (!v || i >= v->items.size()) return 1;
+  const auto& [ik, iv] = v->items[i];
+  *k = {ik.data(), ik.size()};
+  *val = {iv.data(), iv.size()};
+  return 0;
+}
+int32_t api_route_add(minyi_host_t* h, const char* method, const char* path) {
+  return h->services->route_add(*h, method ? method : "", path ? path : "") ? 0 : -1;
+}
+void api_http_respond(minyi_http_response_t* r, int32_t status, minyi_str_t ct, minyi_str_t body) {
+  r->reply.status = status;
+  r->reply.content_type.assign(ct.data ? ct.data : "", ct.size);
+  r->reply.body.assign(body.data ? body.data : "", body.size);
+}
+void api_http_header(minyi_http_response_t* r, minyi_str_t name, minyi_str_t value) {
+  r->reply.headers.emplace_back(std::string(name.data ? name.data : "", name.size),
+                                std::string(value.data ? value.data : "", value.size));
+}
+minyi_str_t api_instance_name(minyi_host_t* h) { return {h->name.data(), h->name.size()}; }
+
+const minyi_host_api_t kApi = {
+    MINYI_ABI_MAJOR,     MINYI_ABI_MINOR,    sizeof(minyi_host_api_t), api_log,
+    api_submit,          api_quarantine,     api_checkpoint_get,       api_checkpoint_set,
+    api_counter_add,     api_clock,          api_config_string,        api_config_int,
+    api_config_bool,     api_config_double,  api_config_items,         api_config_item,
+    api_route_add,       api_http_respond,   api_http_header,          api_instance_name,
+};
+
+}  // namespace
+
+const minyi_host_api_t* host_api() { return &kApi; }
+
+}  // namespace minyi
+
+void minyi_host_t::create() {
+  char err[1024] = {0};
+  instance = plugin->desc.minyi_on_create(this, minyi::host_api(), err, sizeof err);
+  if (!instance)
+    throw std::runtime_error("instance '" + name + "' (plugin " + plugin->desc.name + ") failed to start: " +
+                             (err[0] ? err : "no reason given"));
+}
+
+void minyi_host_t::destroy() {
+  if (instance) plugin->desc.minyi_on_destroy(instance);
+  instance = nullptr;
+}
+
+bool minyi_host_t::start() { return !plugin->desc.minyi_on_start || plugin->desc.minyi_on_start(instance) == 0; }
+
+void minyi_host_t::stop() {
+  if (instance && plugin->desc.minyi_on_stop) plugin->desc.minyi_on_stop(instance);
+}
