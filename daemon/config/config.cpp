@@ -245,6 +245,7 @@ std::optional<ConfigValue> typed_value(const YAML::Node& n, const KeySpec& spec,
     }
     return v;
   }
+  if (n.IsNull()) return bad("nothing");
   if (!n.IsScalar()) return bad(n.IsMap() ? "a mapping" : "a list");
   auto s = scalar(n, ctx);
   if (!s) return std::nullopt;
@@ -289,6 +290,16 @@ std::optional<ConfigValue> typed_value(const YAML::Node& n, const KeySpec& spec,
     default: break;
   }
   return v;
+}
+
+// A declared default as a node: YAML text, or a plain string when it does not parse.
+YAML::Node default_node(const std::string& text) {
+  if (text.empty()) return YAML::Node(std::string());
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception&) {
+    return YAML::Node(text);
+  }
 }
 
 std::string known_keys(const std::vector<KeySpec>& specs, const std::string& prefix) {
@@ -346,9 +357,7 @@ void validate_mapping(const YAML::Node& map, const std::vector<KeySpec>& specs, 
       continue;
     }
     if (!s.default_value) continue;
-    YAML::Node def = YAML::Load(*s.default_value);
-    Ctx quiet{ctx.file, ctx.base_dir, ctx.problems};
-    if (auto v = typed_value(def, s, s.key, quiet)) {
+    if (auto v = typed_value(default_node(*s.default_value), s, s.key, ctx)) {
       v->defaulted = true;
       out[s.key] = std::move(*v);
     }
@@ -387,7 +396,7 @@ std::vector<InstanceConfig> parse_instances(const YAML::Node& list, const char* 
       if (s.required) {
         ctx.fail(inst.mark, std::string("missing required key '") + s.key + "' in this " + section + " entry");
       } else if (s.default_value) {
-        if (auto v = typed_value(YAML::Load(*s.default_value), s, s.key, ctx)) {
+        if (auto v = typed_value(default_node(*s.default_value), s, s.key, ctx)) {
           v->defaulted = true;
           host[s.key] = *v;
         }
@@ -439,13 +448,7 @@ ConfigTable validate_plugin_keys(const InstanceConfig& inst, const std::vector<K
     if (s.required) {
       ctx.fail(inst.mark, "missing required key '" + s.key + "' for " + where + ": " + s.description);
     } else if (s.default_value) {
-      YAML::Node def;
-      try {
-        def = YAML::Load(*s.default_value);
-      } catch (const YAML::Exception&) {
-        def = YAML::Node(*s.default_value);
-      }
-      if (auto v = typed_value(def, s, s.key, ctx)) {
+      if (auto v = typed_value(default_node(*s.default_value), s, s.key, ctx)) {
         v->defaulted = true;
         out[s.key] = std::move(*v);
       }

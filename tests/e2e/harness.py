@@ -1,0 +1,200 @@
+"""Test harness for end-to-end tests: runs the real minyid binary on a temp folder with a
+generated config, an HTTP receiver playing the downstream system, and helpers to post
+suggestions and read the journal. Waits are on conditions with deadlines, never fixed sleeps."""
+
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MINYID = os.environ.get("MINYID", "../../build/minyid")
+BUILD_PLUGINS = os.environ.get("MINYI_BUILD_PLUGINS", "../../build/plugins")
+ABI_DIR = os.environ.get("MINYI_TEST_ABI_DIR", "../../build/tests/abi")
+SHARED = os.environ.get("MINYI_SHARED_DIR", os.path.join(os.path.dirname(__file__), "../../../shared"))
+
+
+def wait_until(predicate, timeout=20.0, what="condition"):
+    """Polls predicate until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    tick = threading.Event()
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        tick.wait(0.02)
+
+
+def sign(secret, body):
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Receiver:
+    """A downstream HTTP endpoint. `policy(n, body)` returns (status, headers, body) for the
+    n-th request (0-based); every request is recorded with its headers and body."""
+
+    def __init__(self, policy=None):
+        self.policy = policy or (lambda n, body: (200, {}, b"ok"))
+        self.requests = []
+        self.cond = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                with receiver.cond:
+                    n = len(receiver.requests)
+                    status, headers, out = receiver.policy(n, body)
+                    receiver.requests.append(
+                        {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                         "body": body, "status": status, "time": time.monotonic()})
+                    receiver.cond.notify_all()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/intake"
+
+    def accepted(self):
+        """Successfully delivered CloudEvents (2xx), as parsed JSON, in arrival order."""
+        with self.cond:
+            return [json.loads(r["body"]) for r in self.requests if 200 <= r["status"] < 300]
+
+    def snapshot(self):
+        with self.cond:
+            return list(self.requests)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Minyid:
+    """One minyid process on its own state folder."""
+
+    def __init__(self, channels=None, sinks=None, minyi=None, tmp=None, config_text=None):
+        self.tmp = tmp or tempfile.mkdtemp(prefix="minyi-e2e-")
+        self.state = os.path.join(self.tmp, "var")
+        self.config_path = os.path.join(self.tmp, "minyi.yaml")
+        self.log_path = os.path.join(self.tmp, "minyid.log")
+        self.proc = None
+        self.port = None
+        if config_text is None:
+            base = {"state_dir": self.state, "plugin_path": [BUILD_PLUGINS],
+                    "public": {"listen": "127.0.0.1:0"}, "log": {"level": "info"}}
+            for k, v in (minyi or {}).items():
+                if isinstance(v, dict) and isinstance(base.get(k), dict):
+                    base[k].update(v)
+                else:
+                    base[k] = v
+            cfg = {"minyi": base,
+                   "channels": channels if channels is not None else [{"name": "portal", "plugin": "web"}],
+                   "sinks": sinks or []}
+            config_text = json.dumps(cfg, ensure_ascii=False, indent=2)
+        with open(self.config_path, "w", encoding="utf-8") as f:
+            f.write(config_text)
+
+    def run(self, *args, timeout=60):
+        """Runs minyid with extra arguments to completion (e.g. --check-config)."""
+        return subprocess.run([MINYID, "--config", self.config_path, *args], capture_output=True, text=True,
+                              timeout=timeout)
+
+    def start(self, timeout=30):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([MINYID, "--config", self.config_path], stdout=log, stderr=log,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"minyid exited with {self.proc.returncode}:\n{self.log()}")
+            text = self.log()
+            marker = "public listener on "
+            idx = text.rfind(marker)
+            if idx < 0 or text.count("minyid ready") <= self._ready_count:
+                return None
+            return int(text[idx + len(marker):].split()[0].rsplit(":", 1)[1])
+
+        self._ready_count = self.log().count("minyid ready")
+        self.port = wait_until(ready, timeout, "minyid to become ready")
+        return self
+
+    def log(self):
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def terminate(self, timeout=60):
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.terminate()
+
+    def post(self, body, content_type="application/json", path="/v1/suggestions", headers=None, timeout=30):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body, ensure_ascii=False)
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            h = {"Content-Type": content_type} if content_type else {}
+            h.update(headers or {})
+            conn.request("POST", path, body=body, headers=h)
+            resp = conn.getresponse()
+            data = resp.read()
+            try:
+                parsed = json.loads(data)
+            except ValueError:
+                parsed = None
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, parsed
+        finally:
+            conn.close()
+
+    def db(self):
+        return sqlite3.connect(f"file:{os.path.join(self.state, 'journal.db')}?mode=ro", uri=True, timeout=30)
+
+    def query(self, sql, *args):
+        con = self.db()
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+    def file_events(self, path):
+        if not os.path.exists(path):
+            return []
+        with open(path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]

@@ -1,0 +1,78 @@
+// Ids, timestamps, hashing and text normalization.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <set>
+
+#include "core/crypto.hpp"
+#include "core/ids.hpp"
+#include "core/text.hpp"
+#include "core/timefmt.hpp"
+
+namespace minyi {
+
+TEST(UuidV7, HasVersionVariantAndIncreases) {
+  std::regex shape("^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+  std::string prev;
+  std::set<std::string> seen;
+  const int64_t now = wall_clock_ms();
+  for (int i = 0; i < 10000; ++i) {
+    std::string id = new_uuid_v7(now);  // same millisecond: the counter must order them
+    ASSERT_TRUE(std::regex_match(id, shape)) << id;
+    ASSERT_LT(prev, id);
+    prev = id;
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 10000u);
+  // The first 48 bits are the Unix time in milliseconds (never behind the last id issued).
+  std::string later = new_uuid_v7(now + 5000);
+  std::string hex = later.substr(0, 8) + later.substr(9, 4);
+  EXPECT_EQ(std::stoll(hex, nullptr, 16), now + 5000);
+}
+
+TEST(Rfc3339, ParsesOffsetsAndRejectsGarbage) {
+  EXPECT_EQ(parse_rfc3339("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(parse_rfc3339("1970-01-01T08:00:00+08:00"), 0);
+  EXPECT_EQ(parse_rfc3339("2020-02-29T12:00:00.250-01:30"), parse_rfc3339("2020-02-29T13:30:00.250Z"));
+  EXPECT_FALSE(parse_rfc3339("2019-02-29T00:00:00Z"));  // not a leap year
+  EXPECT_FALSE(parse_rfc3339("2020-01-01 00:00:00"));   // no offset
+  EXPECT_FALSE(parse_rfc3339("2020-13-01T00:00:00Z"));
+  EXPECT_FALSE(parse_rfc3339("2020-01-01T00:00:00+0800"));
+  EXPECT_FALSE(parse_rfc3339("yesterday"));
+}
+
+TEST(Rfc3339, FormatsWithOffsetAndRoundTrips) {
+  int64_t ms = 1'795'000'123'456;
+  std::string s = format_rfc3339_local(ms);
+  EXPECT_TRUE(std::regex_match(s, std::regex(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$)"))) << s;
+  EXPECT_EQ(parse_rfc3339(s), ms);
+}
+
+TEST(Crypto, KnownVectors) {
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // RFC 4231 test case 2.
+  EXPECT_EQ(hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(base64_decode("5rCR5oSP"), "民意");
+  EXPECT_FALSE(base64_decode("not base64!"));
+  EXPECT_TRUE(constant_time_equal("abc", "abc"));
+  EXPECT_FALSE(constant_time_equal("abc", "abd"));
+  EXPECT_FALSE(constant_time_equal("abc", "ab"));
+}
+
+TEST(Text, Utf8Validation) {
+  EXPECT_TRUE(is_valid_utf8("民意 ok"));
+  EXPECT_FALSE(is_valid_utf8("\xC0\xAF"));          // overlong
+  EXPECT_FALSE(is_valid_utf8("\xED\xA0\x80"));      // surrogate
+  EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));  // > U+10FFFF
+  EXPECT_FALSE(is_valid_utf8("\xE6\xB0"));          // truncated
+  EXPECT_FALSE(is_valid_utf8("\xB6\xF8"));          // GBK bytes
+}
+
+TEST(Text, NfcAndTrim) {
+  EXPECT_EQ(nfc_trim("  \u3000噪音\n"), "噪音");
+  EXPECT_EQ(nfc_trim("e\u0301"), "\u00e9");  // composed
+  EXPECT_EQ(nfc_trim(""), "");
+}
+
+}  // namespace minyi

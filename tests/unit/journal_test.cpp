@@ -1,0 +1,163 @@
+// The journal: durability of acknowledged submissions, replays, group commit, migrations.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "core/ids.hpp"
+#include "journal/journal.hpp"
+
+namespace minyi {
+
+namespace fs = std::filesystem;
+
+class JournalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("minyi-journal-" + new_uuid_v7());
+    fs::create_directories(dir_);
+    path_ = (dir_ / "journal.db").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  static JournalRecord record(const std::string& instance, std::optional<std::string> ext, const std::string& body) {
+    JournalRecord r;
+    r.instance = instance;
+    r.external_id = std::move(ext);
+    r.suggestion_id = new_uuid_v7();
+    r.event_id = new_uuid_v7();
+    r.suggestion_json = "{\"content\":\"" + body + "\"}";
+    r.channel = "web";
+    r.received_at = "2026-11-27T09:00:00.000+08:00";
+    r.raw = body;
+    r.raw_sha256 = std::string(64, 'a');
+    r.raw_content_type = "text/plain";
+    return r;
+  }
+
+  int64_t count(const std::string& table) {
+    sqlite3* db = nullptr;
+    sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, ("SELECT COUNT(*) FROM " + table).c_str(), -1, &st, nullptr);
+    sqlite3_step(st);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+  }
+
+  fs::path dir_;
+  std::string path_;
+};
+
+TEST_F(JournalTest, AcceptsAndReplays) {
+  Journal j({path_});
+  auto a = j.submit(record("portal", "ext-1", "first"));
+  ASSERT_EQ(a.outcome, JournalOutcome::Accepted);
+  auto b = j.submit(record("portal", "ext-1", "again"));
+  EXPECT_EQ(b.outcome, JournalOutcome::Replay);
+  EXPECT_EQ(b.id, a.id);
+  auto c = j.submit(record("other", "ext-1", "same key, other instance"));
+  EXPECT_EQ(c.outcome, JournalOutcome::Accepted);
+  auto d = j.submit(record("portal", std::nullopt, "no key"));
+  EXPECT_EQ(d.outcome, JournalOutcome::Accepted);
+  j.stop();
+  EXPECT_EQ(count("suggestions"), 3);
+  EXPECT_EQ(count("events"), 3);
+  EXPECT_EQ(count("source_keys"), 2);
+}
+
+TEST_F(JournalTest, ConcurrentSubmittersAreGroupCommittedAndAllDurable) {
+  {
+    Journal j({path_, true, 64, 100000});
+    std::vector<std::thread> threads;
+    std::atomic<int> accepted{0}, replays{0};
+    for (int t = 0; t < 16; ++t)
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 100; ++i) {
+          // Every key is submitted twice by two threads racing each other.
+          auto r = j.submit(record("p", "k" + std::to_string((t / 2) * 100 + i), "x"));
+          (r.outcome == JournalOutcome::Accepted ? accepted : replays)++;
+        }
+      });
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(accepted.load(), 800);
+    EXPECT_EQ(replays.load(), 800);
+    EXPECT_EQ(j.last_seq(), 800);
+  }
+  EXPECT_EQ(count("suggestions"), 800);
+  Journal again({path_});
+  EXPECT_EQ(again.last_seq(), 800) << "the sequence survives a reopen";
+}
+
+TEST_F(JournalTest, EventsCursorsAndDeadLetters) {
+  Journal j({path_});
+  for (int i = 0; i < 5; ++i) j.submit(record("p", std::nullopt, "e" + std::to_string(i)));
+  JournalReader r(path_);
+  auto evs = r.events_after(0, 3);
+  ASSERT_EQ(evs.size(), 3u);
+  EXPECT_EQ(evs[0].seq, 1);
+  EXPECT_EQ(evs[0].type, "suggestion.created");
+  EXPECT_EQ(r.events_after(3, 10).size(), 2u);
+  j.cursor_advance("sink", 2);
+  EXPECT_EQ(r.cursor("sink").seq, 2);
+  SinkCursor failing;
+  failing.seq = 2;
+  failing.attempts = 3;
+  failing.first_failure_ms = 1000;
+  failing.next_attempt_ms = 5000;
+  failing.last_error = "HTTP 503";
+  j.cursor_failure("sink", failing);
+  auto c = r.cursor("sink");
+  EXPECT_EQ(c.attempts, 3);
+  EXPECT_EQ(c.last_error, "HTTP 503");
+  j.dead_letter("sink", evs[2], "HTTP 400: nope", 1, 1000, 2000);
+  c = r.cursor("sink");
+  EXPECT_EQ(c.seq, 3);
+  EXPECT_EQ(c.attempts, 0);
+  j.stop();
+  EXPECT_EQ(count("dead_letters"), 1);
+}
+
+TEST_F(JournalTest, CheckpointsAndQuarantine) {
+  Journal j({path_});
+  j.checkpoint_set("imap", "uid", "41");
+  j.checkpoint_set("imap", "uid", "42");
+  auto rec = record("api", "order-7", "x");
+  rec.checkpoint.emplace("page", "3");
+  j.submit(std::move(rec));
+  JournalReader r(path_);
+  EXPECT_EQ(r.checkpoint("imap", "uid"), "42");
+  EXPECT_EQ(r.checkpoint("api", "page"), "3");
+  EXPECT_FALSE(r.checkpoint("imap", "nope"));
+  j.quarantine("portal", "malformed_json", "application/json", "{oops", 1);
+  j.stop();
+  EXPECT_EQ(count("quarantine"), 1);
+}
+
+TEST_F(JournalTest, SchemaVersionIsRecordedAndNewerJournalsAreRefused) {
+  { Journal j({path_}); EXPECT_EQ(j.schema_version(), Journal::kSchemaVersion); }
+  EXPECT_EQ(count("schema_version"), Journal::kSchemaVersion);
+  {
+    sqlite3* db = nullptr;
+    sqlite3_open(path_.c_str(), &db);
+    sqlite3_exec(db, "INSERT INTO schema_version VALUES(99, 'future')", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  }
+  try {
+    Journal j({path_});
+    FAIL() << "a journal from the future must be refused";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("schema version 99"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(JournalTest, StoppedJournalAnswersBusy) {
+  Journal j({path_});
+  j.stop();
+  EXPECT_EQ(j.submit(record("p", std::nullopt, "late")).outcome, JournalOutcome::Busy);
+}
+
+}  // namespace minyi
