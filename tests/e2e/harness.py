@@ -25,13 +25,15 @@ def wait_until(predicate, timeout=20.0, what="condition"):
     """Polls predicate until it returns a truthy value or the deadline passes."""
     deadline = time.monotonic() + timeout
     tick = threading.Event()
+    interval = 0.01
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        tick.wait(0.02)
+        tick.wait(interval)
+        interval = min(interval * 2, 0.25)
 
 
 def sign(secret, body):
@@ -50,16 +52,21 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = -1  # one write per response: no Nagle + delayed-ACK stalls
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                try:
+                    parsed = json.loads(body)
+                except ValueError:
+                    parsed = None
                 with receiver.cond:
                     n = len(receiver.requests)
                     status, headers, out = receiver.policy(n, body)
                     receiver.requests.append(
                         {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                         "body": body, "status": status, "time": time.monotonic()})
+                         "body": body, "json": parsed, "status": status, "time": time.monotonic()})
                     receiver.cond.notify_all()
                 self.send_response(status)
                 for k, v in headers.items():
@@ -83,7 +90,7 @@ class Receiver:
     def accepted(self):
         """Successfully delivered CloudEvents (2xx), as parsed JSON, in arrival order."""
         with self.cond:
-            return [json.loads(r["body"]) for r in self.requests if 200 <= r["status"] < 300]
+            return [r["json"] for r in self.requests if 200 <= r["status"] < 300]
 
     def snapshot(self):
         with self.cond:
