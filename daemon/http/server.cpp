@@ -5,6 +5,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
@@ -96,7 +97,11 @@ struct HttpServer::Impl {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(HttpServer::Impl& srv, tcp::socket socket, std::string client, int reject_status)
-      : srv_(srv), stream_(std::move(socket)), client_(std::move(client)), reject_status_(reject_status) {}
+      : srv_(srv),
+        stream_(std::move(socket)),
+        deadline_(stream_.get_executor()),
+        client_(std::move(client)),
+        reject_status_(reject_status) {}
 
   ~Session() {
     --srv_.connections;
@@ -129,18 +134,38 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(srv_.opts.header_limit));
     parser_->body_limit(srv_.opts.body_limit);
-    stream_.expires_after(srv_.opts.read_timeout);
+    // The read deadline counts from the request's first byte and covers header and body.
+    arm_read_deadline();
     http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
       self->on_header(ec);
     });
   }
+  // Unlike tcp_stream's own expiry (which closes the socket), this only cancels the read,
+  // so the client can still be told 408.
+  void arm_read_deadline() {
+    stream_.expires_never();
+    timed_out_ = false;
+    deadline_.expires_after(srv_.opts.read_timeout);
+    deadline_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+  }
   void on_header(beast::error_code ec) {
-    if (ec == beast::error::timeout)
+    if (timed_out_)
       return fail(408, "request_timeout", "the request header was not received within the read timeout");
-    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset) return close();
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == net::error::eof ||
+        ec == net::error::connection_reset)
+      return close();  // the client went away; nobody to answer
     if (ec == http::error::header_limit)
       return fail(431, "header_too_large",
                   "the request header is larger than " + std::to_string(srv_.opts.header_limit) + " bytes");
+    if (ec == http::error::body_limit)  // Content-Length already says it is too big
+      return fail(413, "body_too_large",
+                  "the request body is larger than " + std::to_string(srv_.opts.body_limit) + " bytes");
     if (ec) return fail(400, "bad_request", "malformed HTTP request: " + ec.message());
     auto& req = parser_->get();
     if (reject_status_ == 503)
@@ -158,7 +183,6 @@ class Session : public std::enable_shared_from_this<Session> {
                       std::to_string(srv_.opts.body_limit));
     if (beast::iequals(req[http::field::expect], "100-continue")) {
       continue_.emplace(http::status::continue_, req.version());
-      stream_.expires_after(srv_.opts.read_timeout);
       return http::async_write(stream_, *continue_, [self = shared_from_this()](beast::error_code ec, size_t) {
         if (ec) return self->close();
         self->do_read_body();
@@ -168,18 +192,20 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void do_read_body() {
-    stream_.expires_after(srv_.opts.read_timeout);
     http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
       self->on_body(ec);
     });
   }
   void on_body(beast::error_code ec) {
-    if (ec == beast::error::timeout)
+    deadline_.cancel();
+    if (timed_out_)
       return fail(408, "request_timeout", "the request body was not received within the read timeout");
     if (ec == http::error::body_limit)
       return fail(413, "body_too_large",
                   "the request body is larger than " + std::to_string(srv_.opts.body_limit) + " bytes");
-    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset) return close();
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == net::error::eof ||
+        ec == net::error::connection_reset)
+      return close();
     if (ec) return fail(400, "bad_request", "malformed HTTP request body: " + ec.message());
     route();
   }
@@ -241,6 +267,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void do_write(HttpResponseData out, bool close_after) {
+    deadline_.cancel();
     unsigned version = 11;
     bool keep_alive = false;
     if (parser_ && parser_->is_header_done()) {
@@ -276,6 +303,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   HttpServer::Impl& srv_;
   beast::tcp_stream stream_;
+  net::steady_timer deadline_;
+  bool timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> res_;
