@@ -37,6 +37,7 @@ void SinkRunner::start() { thread_ = std::thread([this] { run(); }); }
 
 void SinkRunner::stop() {
   stopping_ = true;
+  sink_.stopping = true;
   {
     std::lock_guard lock(mu_);
   }
@@ -110,7 +111,8 @@ void SinkRunner::run() {
         journal_.cursor_advance(sink_.name, advanced_to);
         cur = cursor_at(advanced_to);
       }
-      if (i < events.size()) {
+      // Events the sink left undone because we asked it to stop are not failures.
+      if (i < events.size() && !stopping_) {
         const EventRow& ev = events[i];
         cur.attempts += 1;
         if (!cur.first_failure_ms) cur.first_failure_ms = now;

@@ -245,6 +245,7 @@ void api_http_header(minyi_http_response_t* r, minyi_str_t name, minyi_str_t val
                                 std::string(value.data ? value.data : "", value.size));
 }
 minyi_str_t api_instance_name(minyi_host_t* h) { return {h->name.data(), h->name.size()}; }
+int32_t api_stopping(minyi_host_t* h) { return h->stopping.load() ? 1 : 0; }
 
 const minyi_host_api_t kApi = {
     MINYI_ABI_MAJOR,     MINYI_ABI_MINOR,    sizeof(minyi_host_api_t), api_log,
@@ -252,6 +253,7 @@ const minyi_host_api_t kApi = {
     api_counter_add,     api_clock,          api_config_string,        api_config_int,
     api_config_bool,     api_config_double,  api_config_items,         api_config_item,
     api_route_add,       api_http_respond,   api_http_header,          api_instance_name,
+    api_stopping,
 };
 
 }  // namespace

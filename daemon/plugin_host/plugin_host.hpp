@@ -83,6 +83,7 @@ struct minyi_host_t {
   minyi::ConfigTable config;
   minyi::HostServices* services = nullptr;
   void* instance = nullptr;
+  std::atomic<bool> stopping{false};  // set by the host before stop(); read by plugins
   // Guarded by counters_mu: plugin-defined counters (exported as metrics later).
   std::mutex counters_mu;
   std::map<std::string, uint64_t> counters;

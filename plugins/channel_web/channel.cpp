@@ -215,7 +215,9 @@ class WebChannel {
       try {
         doc = json::parse(body);
       } catch (const json::parse_error& e) {
-        throw BadRequest{400, "malformed_json", std::string("the body is not valid JSON: ") + e.what(), ""};
+        // Not e.what(): it quotes the input, and reasons end up in logs.
+        throw BadRequest{400, "malformed_json",
+                         "the body is not valid JSON (syntax error at byte " + std::to_string(e.byte) + ")", ""};
       }
     } else {
       doc = form_to_json(body);

@@ -133,6 +133,13 @@ class HttpSink {
     }
     for (size_t i = 0; i < events.size(); ++i) {
       const auto& ev = events[i];
+      if (host_.stopping()) {
+        for (size_t k = i; k < events.size(); ++k) {
+          results[k].status = MINYI_DELIVERY_RETRY;
+          minyi::copy_to(results[k].reason, "minyid is stopping");
+        }
+        return;
+      }
       if (mode_ == "binary") {
         std::vector<std::string> ce = {"ce-specversion: 1.0",
                                        "ce-id: " + sv(ev.id),

@@ -131,10 +131,10 @@ class Minyid:
         return subprocess.run([MINYID, "--config", self.config_path, *args], capture_output=True, text=True,
                               timeout=timeout)
 
-    def start(self, timeout=30):
+    def start(self, timeout=30, env=None):
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([MINYID, "--config", self.config_path], stdout=log, stderr=log,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
         log.close()
 
         def ready():

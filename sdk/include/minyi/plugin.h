@@ -196,6 +196,10 @@ typedef struct minyi_host_api_t {
 
   /* Instance name as configured (e.g. "portal"). */
   minyi_str_t (*instance_name)(minyi_host_t* host);
+
+  /* Non-zero once the host is stopping this instance: a long on_deliver should finish the
+   * event in hand and answer RETRY for the rest, so shutdown is not held up. */
+  int32_t (*stopping)(minyi_host_t* host);
 } minyi_host_api_t;
 
 /* The descriptor a plugin exports. OWNERSHIP: static storage in the plugin. */

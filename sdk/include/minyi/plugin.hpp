@@ -126,6 +126,7 @@ class Host {
       throw ConfigError(std::string("cannot serve ") + method + " " + path + " (route already taken?)");
   }
   std::string_view instance_name() const { return view(api_->instance_name(h_)); }
+  bool stopping() const { return api_->stopping(h_) != 0; }
   const minyi_host_api_t* api() const { return api_; }
 
  private:
