@@ -10,6 +10,7 @@
 #include "http/server.hpp"
 #include "intake/intake.hpp"
 #include "journal/journal.hpp"
+#include "plugin_host/poller.hpp"
 
 #ifndef MINYI_BUILD_PLUGIN_DIR
 #define MINYI_BUILD_PLUGIN_DIR ""
@@ -118,6 +119,12 @@ void Daemon::start() {
     sources_[h.get()] = IntakeSource{h->name, h->plugin->desc.name, h->plugin->desc.version ? h->plugin->desc.version : "",
                                      h->plugin->channel()};
     h->create();
+    if (h->plugin->desc.minyi_on_poll) {
+      int64_t interval = h->plugin->desc.poll_interval_ms;
+      if (auto it = ic.host.find("poll_interval"); it != ic.host.end()) interval = it->second.i;
+      if (interval <= 0) interval = 60000;
+      pollers_.push_back(std::make_unique<Poller>(*h, interval));
+    }
     channels_.push_back(std::move(h));
   }
   for (const auto& ic : cfg_.sinks) {
@@ -139,6 +146,7 @@ void Daemon::start() {
     if (!s->start()) throw std::runtime_error("sink '" + s->name + "' failed to start");
   for (auto& r : runners_) r->start();
   http_->start();
+  for (auto& p : pollers_) p->start();
   started_ = true;
   spdlog::info("minyid ready: journal {} (schema {}), {} channel(s), {} sink(s), public listener on {}:{}", jo.path,
                journal_->schema_version(), channels_.size(), sinks_.size(),
@@ -148,6 +156,7 @@ void Daemon::start() {
 void Daemon::stop() {
   if (stopped_) return;
   stopped_ = true;
+  for (auto& p : pollers_) p->stop();
   if (http_) http_->shutdown(std::chrono::seconds(10));
   for (auto& c : channels_) c->stop();
   for (auto& r : runners_) r->stop();
@@ -221,6 +230,11 @@ bool Daemon::checkpoint_set(minyi_host_t& inst, const std::string& key, const st
 }
 
 bool Daemon::route_add(minyi_host_t& inst, const std::string& method, const std::string& path) {
+  if (!inst.plugin->desc.minyi_on_http) {
+    spdlog::error("[{}] plugin {} asked for route {} {} but has no minyi_on_http", inst.name, inst.plugin->desc.name,
+                  method, path);
+    return false;
+  }
   minyi_host_t* target = &inst;
   bool ok = http_->add_route(method, path, [this, target](const HttpRequestView& rq, HttpResponseData& out) {
     std::vector<minyi_http_header_t> headers;

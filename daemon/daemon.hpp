@@ -18,6 +18,7 @@ class Journal;
 class Intake;
 class HttpServer;
 class SinkRunner;
+class Poller;
 struct IntakeSource;
 
 // Plugin search folders: the configured ones, then the build tree's and the install folder.
@@ -63,6 +64,7 @@ class Daemon : public HostServices {
   std::vector<std::unique_ptr<minyi_host_t>> sinks_;
   std::map<const minyi_host_t*, IntakeSource> sources_;
   std::vector<std::unique_ptr<SinkRunner>> runners_;
+  std::vector<std::unique_ptr<Poller>> pollers_;
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 MINYID = os.environ.get("MINYID", "../../build/minyid")
 BUILD_PLUGINS = os.environ.get("MINYI_BUILD_PLUGINS", "../../build/plugins")
 ABI_DIR = os.environ.get("MINYI_TEST_ABI_DIR", "../../build/tests/abi")
+TEST_PLUGINS = os.environ.get("MINYI_TEST_PLUGINS", "../../build/tests/plugins")
 SHARED = os.environ.get("MINYI_SHARED_DIR", os.path.join(os.path.dirname(__file__), "../../../shared"))
 
 
