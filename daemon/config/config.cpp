@@ -106,9 +106,10 @@ std::optional<int64_t> parse_duration_ms(const std::string& s) {
   size_t i = 0;
   while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
   if (i == 0 || i == s.size()) return std::nullopt;
+  const std::string number = s.substr(0, i);
   char* end = nullptr;
   errno = 0;
-  double v = std::strtod(s.substr(0, i).c_str(), &end);
+  double v = std::strtod(number.c_str(), &end);
   if (errno || *end) return std::nullopt;
   std::string unit = s.substr(i);
   double mult;

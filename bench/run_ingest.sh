@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Ingest benchmark: 64 keep-alive connections post ~1 KB Chinese suggestions to minyid's
+# web channel (file sink and HTTP sink on, journal durable), once with synchronous=FULL
+# and once with NORMAL, then the same load against nginx answering `return 201` (the
+# local ceiling). Prints one line per run and the ratios. Usage: bench/run_ingest.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10}
+CONNS=${CONNECTIONS:-64}
+MINYI_WITH_BENCH_TOOLS=1 scripts/install-deps.sh
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DMINYI_BUILD_TESTS=OFF -DMINYI_BUILD_BENCH=ON >/dev/null
+cmake --build build-bench -j"$(nproc)" >/dev/null
+CSV=${CSV:-../shared/data/teddy2020c/stream_all_attachments.csv}
+work=$(mktemp -d /tmp/minyi-bench-XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; [[ -f $work/nginx.pid ]] && kill "$(cat $work/nginx.pid)" 2>/dev/null || true' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# nginx: the downstream for the HTTP sink, and the ceiling for the same load.
+NGINX_PORT=$(free_port)
+mkdir -p "$work/nginx"
+cat >"$work/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / { default_type application/json; return 201 '{"id":"x"}'; }
+  }
+}
+CONF
+nginx -c "$work/nginx.conf" -p "$work/nginx"
+
+results=()
+for mode in FULL NORMAL; do
+  state="$work/state-$mode"
+  port=$(free_port)
+  cat >"$work/minyi-$mode.yaml" <<CONF
+minyi:
+  state_dir: $state
+  plugin_path: [$(pwd)/build-bench/plugins]
+  public: {listen: 127.0.0.1:$port}
+  log: {level: warn}
+  journal: {synchronous: $mode}
+channels:
+  - {name: portal, plugin: web}
+sinks:
+  - {name: archive, plugin: file, path: $state/out/events.ndjson}
+  - {name: cases, plugin: http, url: "http://127.0.0.1:$NGINX_PORT/intake"}
+CONF
+  ./build-bench/minyid --config "$work/minyi-$mode.yaml" 2>"$work/minyid-$mode.log" &
+  pid=$!
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; python3 -c 'import time; time.sleep(0.1)'; done
+  line=$(./build-bench/bench/minyi-ingest-load --port "$port" --connections "$CONNS" --duration "$DURATION" \
+         --csv "$CSV" --label "minyid synchronous=$mode")
+  echo "$line"
+  results+=("$line")
+  kill -TERM $pid
+  wait $pid
+  echo "  journal: $(sqlite3 "$state/journal.db" 'SELECT COUNT(*) FROM suggestions') suggestions; sink cursors: $(sqlite3 "$state/journal.db" "SELECT group_concat(sink || '=' || seq, ' ') FROM sink_cursors")"
+done
+ceiling=$(./build-bench/bench/minyi-ingest-load --port "$NGINX_PORT" --connections "$CONNS" --duration "$DURATION" \
+          --csv "$CSV" --label "nginx return 201")
+echo "$ceiling"
+rate() { sed -E 's/.* rate=([0-9]+).*/\1/' <<<"$1"; }
+full=$(rate "${results[0]}"); normal=$(rate "${results[1]}"); top=$(rate "$ceiling")
+python3 - "$full" "$normal" "$top" <<'PY'
+import sys
+full, normal, top = map(float, sys.argv[1:])
+print(f"FULL/NORMAL throughput: {full / normal:.2f}   minyid FULL vs nginx: {full / top:.2%}   NORMAL vs nginx: {normal / top:.2%}")
+PY
