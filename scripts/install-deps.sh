@@ -8,7 +8,7 @@ packages=(
   libboost-dev libcurl4-openssl-dev libyaml-cpp-dev libsqlite3-dev sqlite3 libspdlog-dev
   nlohmann-json3-dev libssl-dev libicu-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 curl
+  python3 curl openssl
 )
 if [[ "${MINYI_WITH_BENCH_TOOLS:-0}" == 1 ]]; then
   packages+=(nginx-light wrk)

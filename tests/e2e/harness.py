@@ -45,7 +45,8 @@ class Receiver:
     """A downstream HTTP endpoint. `policy(n, body)` returns (status, headers, body) for the
     n-th request (0-based); every request is recorded with its headers and body."""
 
-    def __init__(self, policy=None):
+    def __init__(self, policy=None, tls=None):
+        """tls: optional (certfile, keyfile) to serve HTTPS."""
         self.policy = policy or (lambda n, body: (200, {}, b"ok"))
         self.requests = []
         self.cond = threading.Condition()
@@ -81,12 +82,19 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.scheme = "http"
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.server.server_address[1]}/intake"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}/intake"
 
     def accepted(self):
         """Successfully delivered CloudEvents (2xx), as parsed JSON, in arrival order."""
