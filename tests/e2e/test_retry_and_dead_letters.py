@@ -87,6 +87,19 @@ class RetryTest(unittest.TestCase):
             d.stop()
             receiver.close()
 
+    def test_max_age_sends_a_failing_event_to_dead_letters(self):
+        receiver = Receiver(lambda n, body: (500, {}, b"internal error"))
+        d = Minyid(sinks=[{"name": "cases", "plugin": "http", "url": receiver.url, "max_attempts": 0,
+                           "max_age": "400ms", "backoff_initial": "50ms", "backoff_max": "100ms"}]).start()
+        try:
+            d.post({"content": "一直失败的事件"})
+            row = wait_until(lambda: d.query("SELECT reason, attempts FROM dead_letters"), what="dead letter by age")
+            self.assertRegex(row[0][0], r"gave up after \d+ attempt\(s\) over \d+ s: HTTP 500: internal error")
+            self.assertGreaterEqual(row[0][1], 2)
+        finally:
+            d.stop()
+            receiver.close()
+
     def test_unreachable_sink_is_retried_until_it_comes_up(self):
         # Nothing listens on the port at first: network errors are RETRY, never dead letters.
         receiver = Receiver()
