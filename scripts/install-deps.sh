@@ -11,7 +11,7 @@ packages=(
   python3 curl openssl
 )
 if [[ "${MINYI_WITH_BENCH_TOOLS:-0}" == 1 ]]; then
-  packages+=(nginx-light wrk)
+  packages+=(nginx-light)
 fi
 
 missing=()
