@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <future>
 
 #include "core/timefmt.hpp"
 #include "dispatch/dispatcher.hpp"
@@ -170,13 +171,32 @@ void Daemon::stop() {
 uint16_t Daemon::public_port() const { return http_ ? http_->port() : 0; }
 
 void Daemon::submit(minyi_host_t& inst, const minyi_submission_t& s, minyi_submit_result_t& r) {
+  std::promise<void> done;
+  auto fut = done.get_future();
+  struct Ctx {
+    minyi_submit_result_t* out;
+    std::promise<void>* done;
+  } ctx{&r, &done};
+  submit_async(
+      inst, s,
+      [](void* c, const minyi_submit_result_t* res) {
+        auto* x = static_cast<Ctx*>(c);
+        *x->out = *res;
+        x->done->set_value();
+      },
+      &ctx);
+  fut.get();
+}
+
+void Daemon::submit_async(minyi_host_t& inst, const minyi_submission_t& s, minyi_submit_done_fn done, void* ctx) {
   auto v = [](minyi_str_t x) { return std::string_view(x.data ? x.data : "", x.size); };
+  minyi_submit_result_t r{};
   auto it = sources_.find(&inst);
   if (it == sources_.end()) {
     r.status = MINYI_SUBMIT_REJECTED;
     std::snprintf(r.code, sizeof r.code, "not_a_source");
     std::snprintf(r.reason, sizeof r.reason, "only channel instances can submit");
-    return;
+    return done(ctx, &r);
   }
   auto prepared = intake_->prepare(it->second, v(s.draft_json), v(s.raw), v(s.raw_content_type));
   if (auto* rej = std::get_if<IntakeRejection>(&prepared)) {
@@ -185,23 +205,28 @@ void Daemon::submit(minyi_host_t& inst, const minyi_submission_t& s, minyi_submi
     std::snprintf(r.field, sizeof r.field, "%s", rej->field.c_str());
     std::snprintf(r.reason, sizeof r.reason, "%s", rej->message.c_str());
     quarantine(inst, v(s.raw), v(s.raw_content_type), rej->code + ": " + rej->message);
-    return;
+    return done(ctx, &r);
   }
   auto& rec = std::get<JournalRecord>(prepared);
   if (s.checkpoint_key.size) rec.checkpoint.emplace(std::string(v(s.checkpoint_key)), std::string(v(s.checkpoint_value)));
-  auto res = journal_->submit(std::move(rec));
-  switch (res.outcome) {
-    case JournalOutcome::Accepted: r.status = MINYI_SUBMIT_ACCEPTED; break;
-    case JournalOutcome::Replay: r.status = MINYI_SUBMIT_REPLAY; break;
-    case JournalOutcome::Busy:
-    case JournalOutcome::Failed:
-      r.status = MINYI_SUBMIT_BUSY;
-      std::snprintf(r.code, sizeof r.code, "%s", res.outcome == JournalOutcome::Busy ? "busy" : "journal_error");
-      std::snprintf(r.reason, sizeof r.reason, "%s", res.error.c_str());
-      return;
-  }
-  std::snprintf(r.id, sizeof r.id, "%s", res.id.c_str());
-  spdlog::debug("[{}] {} suggestion {}", inst.name, r.status == MINYI_SUBMIT_ACCEPTED ? "accepted" : "replayed", res.id);
+  minyi_host_t* source = &inst;
+  journal_->submit_async(std::move(rec), [source, done, ctx](JournalResult res) {
+    minyi_submit_result_t out{};
+    switch (res.outcome) {
+      case JournalOutcome::Accepted: out.status = MINYI_SUBMIT_ACCEPTED; break;
+      case JournalOutcome::Replay: out.status = MINYI_SUBMIT_REPLAY; break;
+      case JournalOutcome::Busy:
+      case JournalOutcome::Failed:
+        out.status = MINYI_SUBMIT_BUSY;
+        std::snprintf(out.code, sizeof out.code, "%s", res.outcome == JournalOutcome::Busy ? "busy" : "journal_error");
+        std::snprintf(out.reason, sizeof out.reason, "%s", res.error.c_str());
+        return done(ctx, &out);
+    }
+    std::snprintf(out.id, sizeof out.id, "%s", res.id.c_str());
+    spdlog::debug("[{}] {} suggestion {}", source->name, out.status == MINYI_SUBMIT_ACCEPTED ? "accepted" : "replayed",
+                  res.id);
+    done(ctx, &out);
+  });
 }
 
 void Daemon::quarantine(minyi_host_t& inst, std::string_view raw, std::string_view content_type,
@@ -236,25 +261,29 @@ bool Daemon::route_add(minyi_host_t& inst, const std::string& method, const std:
     return false;
   }
   minyi_host_t* target = &inst;
-  bool ok = http_->add_route(method, path, [this, target](const HttpRequestView& rq, HttpResponseData& out) {
-    std::vector<minyi_http_header_t> headers;
-    headers.reserve(rq.headers.size());
-    auto s = [](std::string_view x) { return minyi_str_t{x.data(), x.size()}; };
-    for (const auto& [k, v] : rq.headers) headers.push_back({s(k), s(v)});
-    minyi_http_request_t req{sizeof(minyi_http_request_t), s(rq.method), s(rq.target), s(rq.path), s(rq.query),
-                             headers.data(), headers.size(), s(rq.body), s(rq.remote_addr)};
-    minyi_http_response_t resp;
-    target->plugin->desc.minyi_on_http(target->instance, &req, &resp);
-    if (resp.reply.status == 0) {
-      out.status = 500;
-      out.body = json_error("internal", "the channel plugin gave no answer");
-      return;
-    }
-    out.status = resp.reply.status;
-    out.content_type = resp.reply.content_type.empty() ? "application/json" : resp.reply.content_type;
-    out.body = std::move(resp.reply.body);
-    out.headers = std::move(resp.reply.headers);
-  });
+  bool blocking = (inst.plugin->desc.flags & MINYI_FLAG_HTTP_NONBLOCKING) == 0;
+  bool ok = http_->add_route(
+      method, path,
+      [target](const HttpRequestView& rq, HttpRespond respond) {
+        std::vector<minyi_http_header_t> headers;
+        headers.reserve(rq.headers.size());
+        auto s = [](std::string_view x) { return minyi_str_t{x.data(), x.size()}; };
+        for (const auto& [k, v] : rq.headers) headers.push_back({s(k), s(v)});
+        minyi_http_request_t req{sizeof(minyi_http_request_t), s(rq.method), s(rq.target), s(rq.path), s(rq.query),
+                                 headers.data(), headers.size(), s(rq.body), s(rq.remote_addr)};
+        auto resp = std::make_shared<minyi_http_response_t>();
+        resp->send = [respond = std::move(respond)](HttpReply reply) {
+          HttpResponseData out;
+          out.status = reply.status;
+          out.content_type = reply.content_type.empty() ? "application/json" : std::move(reply.content_type);
+          out.body = std::move(reply.body);
+          out.headers = std::move(reply.headers);
+          respond(std::move(out));
+        };
+        target->plugin->desc.minyi_on_http(target->instance, &req, resp.get());
+        if (!resp->deferred) resp->finish();
+      },
+      blocking);
   if (ok) spdlog::info("[{}] serving {} {}", inst.name, method, path);
   return ok;
 }

@@ -45,6 +45,7 @@ class Daemon : public HostServices {
 
   // HostServices
   void submit(minyi_host_t& inst, const minyi_submission_t& s, minyi_submit_result_t& r) override;
+  void submit_async(minyi_host_t& inst, const minyi_submission_t& s, minyi_submit_done_fn done, void* ctx) override;
   void quarantine(minyi_host_t& inst, std::string_view raw, std::string_view content_type,
                   std::string_view reason) override;
   std::optional<std::string> checkpoint_get(minyi_host_t& inst, const std::string& key) override;

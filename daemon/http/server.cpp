@@ -75,8 +75,12 @@ struct HttpServer::Impl {
   }
 
   HttpServerOptions opts;
+  struct Route {
+    HttpHandler handler;
+    bool blocking = true;
+  };
   // Written before start(), read-only afterwards.
-  std::map<std::string, std::map<std::string, HttpHandler>> routes;
+  std::map<std::string, std::map<std::string, Route>> routes;
   // Connection accounting (any thread).
   std::atomic<size_t> connections{0};
   std::mutex clients_mu;
@@ -219,7 +223,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto m = it->second.find(std::string(req.method_string()));
     if (m == it->second.end()) {
       std::string allow;
-      for (const auto& [meth, h] : it->second) allow += (allow.empty() ? "" : ", ") + meth;
+      for (const auto& [meth, r] : it->second) allow += (allow.empty() ? "" : ", ") + meth;
       HttpResponseData out;
       out.status = 405;
       out.body = json_error("method_not_allowed", std::string(req.method_string()) + " is not allowed here; use " + allow);
@@ -228,29 +232,39 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     ++srv_.in_flight;
     counted_ = true;
-    const HttpHandler* handler = &m->second;
-    net::post(srv_.workers, [self = shared_from_this(), handler] {
-      HttpResponseData out;
-      auto& rq = self->parser_->get();
-      HttpRequestView v;
-      v.method = rq.method_string();
-      v.target = rq.target();
-      v.path = v.target.substr(0, v.target.find('?'));
-      if (auto q = v.target.find('?'); q != std::string_view::npos) v.query = v.target.substr(q + 1);
-      v.body = rq.body();
-      v.remote_addr = self->client_;
-      for (const auto& f : rq) v.headers.emplace_back(f.name_string(), f.value());
-      try {
-        (*handler)(v, out);
-      } catch (const std::exception& e) {
-        spdlog::error("http handler for {} failed: {}", std::string(v.path), e.what());
-        out = HttpResponseData{};
-        out.status = 500;
-        out.body = json_error("internal", "the request could not be processed; see the daemon log");
-      }
+    const HttpServer::Impl::Route* route_target = &m->second;
+    if (route_target->blocking) {
+      net::post(srv_.workers, [self = shared_from_this(), route_target] { self->invoke(*route_target); });
+    } else {
+      invoke(*route_target);
+    }
+  }
+
+  // Runs the handler with a view of the request; the view's memory belongs to parser_,
+  // which lives as long as this session (kept alive by the respond callback).
+  void invoke(const HttpServer::Impl::Route& target) {
+    auto& rq = parser_->get();
+    HttpRequestView v;
+    v.method = rq.method_string();
+    v.target = rq.target();
+    v.path = v.target.substr(0, v.target.find('?'));
+    if (auto q = v.target.find('?'); q != std::string_view::npos) v.query = v.target.substr(q + 1);
+    v.body = rq.body();
+    v.remote_addr = client_;
+    for (const auto& f : rq) v.headers.emplace_back(f.name_string(), f.value());
+    auto respond = [self = shared_from_this()](HttpResponseData out) {
       net::post(self->stream_.get_executor(),
                 [self, out = std::move(out)]() mutable { self->do_write(std::move(out), false); });
-    });
+    };
+    try {
+      target.handler(v, respond);
+    } catch (const std::exception& e) {
+      spdlog::error("http handler for {} failed: {}", std::string(v.path), e.what());
+      HttpResponseData out;
+      out.status = 500;
+      out.body = json_error("internal", "the request could not be processed; see the daemon log");
+      respond(std::move(out));
+    }
   }
 
   void reply_error(int status, std::string_view code, const std::string& message, bool close_after,
@@ -341,9 +355,9 @@ void HttpServer::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
 HttpServer::HttpServer(HttpServerOptions opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
 HttpServer::~HttpServer() = default;
 
-bool HttpServer::add_route(const std::string& method, const std::string& path, HttpHandler handler) {
+bool HttpServer::add_route(const std::string& method, const std::string& path, HttpHandler handler, bool blocking) {
   auto& methods = impl_->routes[path];
-  return methods.emplace(method, std::move(handler)).second;
+  return methods.emplace(method, Impl::Route{std::move(handler), blocking}).second;
 }
 
 void HttpServer::start() {

@@ -39,8 +39,11 @@ struct HttpServerOptions {
   size_t io_threads = 2;
 };
 
-// A route target: runs on a worker thread.
-using HttpHandler = std::function<void(const HttpRequestView&, HttpResponseData&)>;
+// Completes a request; call exactly once, from any thread.
+using HttpRespond = std::function<void(HttpResponseData)>;
+// A route target. The request view is valid only during the call; `respond` may be called
+// during the call or later.
+using HttpHandler = std::function<void(const HttpRequestView&, HttpRespond)>;
 
 // {"error": {"code": ..., "message": ..., "field": ...}}
 std::string json_error(std::string_view code, std::string_view message, std::string_view field = {});
@@ -53,7 +56,8 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Exact-path routes; must be added before start(). Returns false if already taken.
-  bool add_route(const std::string& method, const std::string& path, HttpHandler handler);
+  // A blocking handler runs on the worker pool; a non-blocking one on the network thread.
+  bool add_route(const std::string& method, const std::string& path, HttpHandler handler, bool blocking = true);
   // Binds and starts serving; throws with the address on failure.
   void start();
   uint16_t port() const;

@@ -187,18 +187,32 @@ void Journal::migrate() {
   schema_version_ = latest;
 }
 
-void Journal::enqueue_and_wait(std::function<void(sql::Db&)> apply, bool bounded) {
+void Journal::enqueue(std::function<void(sql::Db&)> apply, std::function<void(std::exception_ptr)> complete,
+                      bool bounded) {
   auto task = std::make_unique<Task>();
   task->apply = std::move(apply);
-  auto fut = task->done.get_future();
+  task->complete = std::move(complete);
+  bool wake;
   {
     std::lock_guard lock(mu_);
     if (stopping_) throw BusyError("the journal is shutting down");
     if (bounded && queue_.size() >= opts_.queue_max)
       throw BusyError("the journal queue is full (" + std::to_string(queue_.size()) + " pending)");
+    wake = queue_.empty();  // the writer only sleeps on an empty queue
     queue_.push_back(std::move(task));
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
+}
+
+void Journal::enqueue_and_wait(std::function<void(sql::Db&)> apply, bool bounded) {
+  std::promise<void> done;
+  auto fut = done.get_future();
+  enqueue(std::move(apply),
+          [&done](std::exception_ptr e) {
+            if (e) done.set_exception(e);
+            else done.set_value();
+          },
+          bounded);
   fut.get();
 }
 
@@ -250,73 +264,88 @@ void Journal::run_writer() {
         seq_cv_.notify_all();
       }
     }
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (commit_error) batch[i]->done.set_exception(commit_error);
-      else if (errors[i]) batch[i]->done.set_exception(errors[i]);
-      else batch[i]->done.set_value();
-    }
+    for (size_t i = 0; i < batch.size(); ++i) batch[i]->complete(commit_error ? commit_error : errors[i]);
     batch.clear();
   }
 }
 
-JournalResult Journal::submit(JournalRecord rec) {
-  JournalResult result{JournalOutcome::Accepted, rec.suggestion_id, ""};
-  try {
-    enqueue_and_wait(
-        [&](sql::Db& db) {
-          auto& s = *st_;
-          if (rec.external_id) {
-            s.find_key.bind(1, rec.instance).bind(2, *rec.external_id);
-            bool found = s.find_key.step();
-            std::string original = found ? s.find_key.col_text(0) : "";
-            s.find_key.reset();
-            if (found) {
-              result = {JournalOutcome::Replay, original, ""};
-              return;
-            }
-            s.insert_key.bind(1, rec.instance).bind(2, *rec.external_id).bind(3, rec.suggestion_id).run();
-          }
-          // Raw payloads are appended in arrival order (a rowid table): a random-key
-          // B-tree over SHA-256 would make every insert touch a random page.
-          s.insert_raw.bind(1, rec.raw_sha256).bind(2, rec.raw_content_type).bind_blob(3, rec.raw).bind(4, rec.received_at).run();
-          int64_t raw_id = sqlite3_last_insert_rowid(db.get());
-          for (const auto& a : rec.attachments) {
-            s.find_attachment.bind(1, a.sha256);
-            bool known = s.find_attachment.step();
-            s.find_attachment.reset();
-            if (!known) s.insert_attachment.bind(1, a.sha256).bind(2, a.content_type).bind_blob(3, a.bytes).run();
-          }
-          s.insert_suggestion.bind(1, rec.suggestion_id)
-              .bind(2, rec.channel)
-              .bind(3, rec.instance)
-              .bind_opt(4, rec.external_id)
-              .bind(5, rec.received_at)
-              .bind_opt(6, rec.submitted_at)
-              .bind(7, raw_id)
-              .bind(8, rec.raw_sha256)
-              .bind(9, rec.suggestion_json)
-              .run();
-          s.insert_event.bind(1, rec.event_id)
-              .bind(2, "suggestion.created")
-              .bind(3, rec.suggestion_id)
-              .bind(4, rec.received_at)
-              .bind(5, rec.suggestion_json)
-              .run();
-          if (rec.checkpoint)
-            s.set_checkpoint.bind(1, rec.instance)
-                .bind(2, rec.checkpoint->first)
-                .bind_blob(3, rec.checkpoint->second)
-                .bind(4, wall_clock_ms())
-                .run();
-        },
-        true);
-  } catch (const BusyError& e) {
-    return {JournalOutcome::Busy, "", e.what()};
-  } catch (const std::exception& e) {
-    spdlog::error("journal {}: storing suggestion {} failed: {}", opts_.path, rec.suggestion_id, e.what());
-    return {JournalOutcome::Failed, "", e.what()};
+void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& result) {
+  auto& s = *st_;
+  result = {JournalOutcome::Accepted, rec.suggestion_id, ""};
+  if (rec.external_id) {
+    s.find_key.bind(1, rec.instance).bind(2, *rec.external_id);
+    bool found = s.find_key.step();
+    std::string original = found ? s.find_key.col_text(0) : "";
+    s.find_key.reset();
+    if (found) {
+      result = {JournalOutcome::Replay, original, ""};
+      return;
+    }
+    s.insert_key.bind(1, rec.instance).bind(2, *rec.external_id).bind(3, rec.suggestion_id).run();
   }
-  return result;
+  // Raw payloads are appended in arrival order (a rowid table): a random-key B-tree over
+  // SHA-256 would make every insert touch a random page.
+  s.insert_raw.bind(1, rec.raw_sha256).bind(2, rec.raw_content_type).bind_blob(3, rec.raw).bind(4, rec.received_at).run();
+  int64_t raw_id = sqlite3_last_insert_rowid(db.get());
+  for (const auto& a : rec.attachments) {
+    s.find_attachment.bind(1, a.sha256);
+    bool known = s.find_attachment.step();
+    s.find_attachment.reset();
+    if (!known) s.insert_attachment.bind(1, a.sha256).bind(2, a.content_type).bind_blob(3, a.bytes).run();
+  }
+  s.insert_suggestion.bind(1, rec.suggestion_id)
+      .bind(2, rec.channel)
+      .bind(3, rec.instance)
+      .bind_opt(4, rec.external_id)
+      .bind(5, rec.received_at)
+      .bind_opt(6, rec.submitted_at)
+      .bind(7, raw_id)
+      .bind(8, rec.raw_sha256)
+      .bind(9, rec.suggestion_json)
+      .run();
+  s.insert_event.bind(1, rec.event_id)
+      .bind(2, "suggestion.created")
+      .bind(3, rec.suggestion_id)
+      .bind(4, rec.received_at)
+      .bind(5, rec.suggestion_json)
+      .run();
+  if (rec.checkpoint)
+    s.set_checkpoint.bind(1, rec.instance)
+        .bind(2, rec.checkpoint->first)
+        .bind_blob(3, rec.checkpoint->second)
+        .bind(4, wall_clock_ms())
+        .run();
+}
+
+void Journal::submit_async(JournalRecord rec, std::function<void(JournalResult)> done) {
+  struct State {
+    JournalRecord rec;
+    JournalResult result;
+    std::function<void(JournalResult)> done;
+  };
+  auto st = std::make_shared<State>(State{std::move(rec), {}, std::move(done)});
+  try {
+    enqueue([this, st](sql::Db& db) { apply_submit(db, st->rec, st->result); },
+            [this, st](std::exception_ptr e) {
+              if (!e) return st->done(std::move(st->result));
+              try {
+                std::rethrow_exception(e);
+              } catch (const std::exception& ex) {
+                spdlog::error("journal {}: storing suggestion {} failed: {}", opts_.path, st->rec.suggestion_id, ex.what());
+                st->done({JournalOutcome::Failed, "", ex.what()});
+              }
+            },
+            true);
+  } catch (const BusyError& e) {
+    st->done({JournalOutcome::Busy, "", e.what()});
+  }
+}
+
+JournalResult Journal::submit(JournalRecord rec) {
+  std::promise<JournalResult> p;
+  auto f = p.get_future();
+  submit_async(std::move(rec), [&p](JournalResult r) { p.set_value(std::move(r)); });
+  return f.get();
 }
 
 void Journal::checkpoint_set(const std::string& instance, const std::string& key, const std::string& value) {
@@ -329,9 +358,8 @@ void Journal::checkpoint_set(const std::string& instance, const std::string& key
 
 void Journal::quarantine(const std::string& instance, const std::string& reason, const std::string& content_type,
                          const std::string& bytes, int64_t now_ms) {
-  std::string digest = sha256_hex(bytes);
-  enqueue_and_wait(
-      [&](sql::Db&) {
+  enqueue(
+      [this, now_ms, instance, reason, content_type, bytes, digest = sha256_hex(bytes)](sql::Db&) {
         st_->insert_quarantine.bind(1, now_ms)
             .bind(2, instance)
             .bind(3, reason)
@@ -340,7 +368,10 @@ void Journal::quarantine(const std::string& instance, const std::string& reason,
             .bind_blob(6, bytes)
             .run();
       },
-      false);
+      [this](std::exception_ptr e) {
+        if (e) spdlog::warn("journal {}: a quarantine record was not stored", opts_.path);
+      },
+      true);
 }
 
 void Journal::cursor_advance(const std::string& sink, int64_t seq) {

@@ -94,7 +94,11 @@ class Journal {
 
   // Blocks until committed. Replays (known instance+external_id) store nothing.
   JournalResult submit(JournalRecord rec);
+  // Returns at once; `done` runs once on the writer thread after the commit (or at once,
+  // on this thread, when the queue is full or the journal is stopping).
+  void submit_async(JournalRecord rec, std::function<void(JournalResult)> done);
   void checkpoint_set(const std::string& instance, const std::string& key, const std::string& value);
+  // Queued without waiting: quarantined input is not acknowledged to anyone.
   void quarantine(const std::string& instance, const std::string& reason, const std::string& content_type,
                   const std::string& bytes, int64_t now_ms);
   // Dispatcher bookkeeping, each one transaction.
@@ -114,11 +118,15 @@ class Journal {
  private:
   struct Task {
     std::function<void(sql::Db&)> apply;
-    std::promise<void> done;
+    // Called after the transaction: null on success, else why the task did not commit.
+    std::function<void(std::exception_ptr)> complete;
   };
   struct Statements;
   void run_writer();
+  // Throws BusyError-like std::runtime_error when refused; never blocks.
+  void enqueue(std::function<void(sql::Db&)> apply, std::function<void(std::exception_ptr)> complete, bool bounded);
   void enqueue_and_wait(std::function<void(sql::Db&)> apply, bool bounded);
+  void apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& result);
   void migrate();
 
   JournalOptions opts_;

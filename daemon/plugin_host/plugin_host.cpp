@@ -246,6 +246,18 @@ void api_http_header(minyi_http_response_t* r, minyi_str_t name, minyi_str_t val
 }
 minyi_str_t api_instance_name(minyi_host_t* h) { return {h->name.data(), h->name.size()}; }
 int32_t api_stopping(minyi_host_t* h) { return h->stopping.load() ? 1 : 0; }
+void api_submit_async(minyi_host_t* h, const minyi_submission_t* s, minyi_submit_done_fn done, void* ctx) {
+  minyi_submission_t full{};
+  std::memcpy(&full, s, std::min<size_t>(s->struct_size ? s->struct_size : sizeof full, sizeof full));
+  h->services->submit_async(*h, full, done, ctx);
+}
+void api_http_defer(minyi_http_response_t* r) {
+  if (!r->deferred.exchange(true)) r->self = r->shared_from_this();
+}
+void api_http_finish(minyi_http_response_t* r) {
+  auto keep = r->shared_from_this();  // r may be released by finish()
+  r->finish();
+}
 
 const minyi_host_api_t kApi = {
     MINYI_ABI_MAJOR,     MINYI_ABI_MINOR,    sizeof(minyi_host_api_t), api_log,
@@ -253,7 +265,7 @@ const minyi_host_api_t kApi = {
     api_counter_add,     api_clock,          api_config_string,        api_config_int,
     api_config_bool,     api_config_double,  api_config_items,         api_config_item,
     api_route_add,       api_http_respond,   api_http_header,          api_instance_name,
-    api_stopping,
+    api_stopping,        api_submit_async,   api_http_defer,           api_http_finish,
 };
 
 }  // namespace
@@ -261,6 +273,17 @@ const minyi_host_api_t kApi = {
 const minyi_host_api_t* host_api() { return &kApi; }
 
 }  // namespace minyi
+
+void minyi_http_response_t::finish() {
+  if (finished.exchange(true)) return;
+  if (reply.status == 0) {
+    reply.status = 500;
+    reply.content_type = "application/json";
+    reply.body = R"({"error":{"code":"internal","message":"the channel plugin gave no answer"}})";
+  }
+  send(std::move(reply));
+  self.reset();
+}
 
 void minyi_host_t::create() {
   char err[1024] = {0};

@@ -5,6 +5,7 @@
 #include <minyi/plugin.h>
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -58,6 +59,8 @@ class HostServices {
  public:
   virtual ~HostServices() = default;
   virtual void submit(minyi_host_t& inst, const minyi_submission_t& s, minyi_submit_result_t& r) = 0;
+  virtual void submit_async(minyi_host_t& inst, const minyi_submission_t& s, minyi_submit_done_fn done,
+                            void* ctx) = 0;
   virtual void quarantine(minyi_host_t& inst, std::string_view raw, std::string_view content_type,
                           std::string_view reason) = 0;
   virtual std::optional<std::string> checkpoint_get(minyi_host_t& inst, const std::string& key) = 0;
@@ -95,8 +98,16 @@ struct minyi_host_t {
   void stop();
 };
 
-struct minyi_http_response_t {
+// A response under construction. The host keeps a shared_ptr for the on_http call; a
+// deferred response also owns itself (`self`) until http_finish releases it.
+struct minyi_http_response_t : std::enable_shared_from_this<minyi_http_response_t> {
   minyi::HttpReply reply;
+  std::function<void(minyi::HttpReply)> send;  // delivers the reply; called once
+  std::shared_ptr<minyi_http_response_t> self;
+  std::atomic<bool> deferred{false};
+  std::atomic<bool> finished{false};
+  // Sends the reply once; later calls are ignored.
+  void finish();
 };
 
 namespace minyi {

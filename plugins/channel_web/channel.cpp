@@ -163,6 +163,9 @@ json form_to_json(std::string_view body) {
 
 class WebChannel {
  public:
+  // on_http only parses and hands the draft to submit_async: safe on the network threads.
+  static constexpr bool nonblocking_http = true;
+
   explicit WebChannel(minyi::Host host) : host_(host) {
     path_ = host_.config_string("path", "/v1/suggestions");
     if (path_.empty() || path_[0] != '/') throw minyi::ConfigError("'path' must start with '/', got '" + path_ + "'");
@@ -232,7 +235,14 @@ class WebChannel {
           check_fields(doc["attachments"][i], kAttachment, "attachments[" + std::to_string(i) + "].");
     if (!doc.contains("content")) throw BadRequest{400, "missing_field", "'content' is required", "content"};
 
-    auto r = host_.submit({doc.dump(), body, ctype_raw, {}, {}});
+    resp.defer();
+    host_.submit_async({doc.dump(), body, ctype_raw, {}, {}}, [this, resp](const minyi::SubmitResult& r) mutable {
+      answer(r, resp);
+      resp.finish();
+    });
+  }
+
+  void answer(const minyi::SubmitResult& r, minyi::HttpResponse& resp) {
     switch (r.status) {
       case MINYI_SUBMIT_ACCEPTED:
         host_.count("accepted");

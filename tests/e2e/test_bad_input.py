@@ -71,7 +71,9 @@ class BadInputTest(unittest.TestCase):
             self.assertEqual(body["error"]["field"], field)
 
     def quarantined(self, raw):
-        return self.d.query("SELECT reason, content_type FROM quarantine WHERE bytes = ?", raw)
+        # Quarantine records are written without holding up the answer: wait for the commit.
+        return wait_until(lambda: self.d.query("SELECT reason, content_type FROM quarantine WHERE bytes = ?", raw),
+                          what="quarantine record")
 
     def test_malformed_json(self):
         raw = b'{"content": "broken'

@@ -38,7 +38,8 @@ typedef struct minyi_str_t {
 
 /* Opaque handle the host gives each plugin instance. OWNERSHIP: host. */
 typedef struct minyi_host_t minyi_host_t;
-/* Opaque HTTP response under construction. OWNERSHIP: host; valid during on_http only. */
+/* Opaque HTTP response under construction. OWNERSHIP: host; valid during on_http, or until
+ * http_finish after http_defer. */
 typedef struct minyi_http_response_t minyi_http_response_t;
 
 typedef enum minyi_log_level_t {
@@ -121,6 +122,13 @@ typedef struct minyi_submit_result_t {
   char reason[512];
 } minyi_submit_result_t;
 
+/* Completion of submit_async. OWNERSHIP: result is host-owned, valid during the call. */
+typedef void (*minyi_submit_done_fn)(void* ctx, const minyi_submit_result_t* result);
+
+/* Descriptor flags. */
+#define MINYI_FLAG_HTTP_NONBLOCKING 0x1u /* on_http never blocks: the host may call it on a
+                                            network thread; it must use submit_async */
+
 /* ---- sink kind ---- */
 
 /* One event of the log. OWNERSHIP: host; borrowed for the on_deliver call. */
@@ -200,6 +208,16 @@ typedef struct minyi_host_api_t {
   /* Non-zero once the host is stopping this instance: a long on_deliver should finish the
    * event in hand and answer RETRY for the rest, so shutdown is not held up. */
   int32_t (*stopping)(minyi_host_t* host);
+
+  /* Like submit, but returns at once. The submission is copied before it returns; done(ctx,
+   * result) is called exactly once when the outcome is known — possibly before submit_async
+   * returns (rejections, busy), otherwise on a host thread after the commit. */
+  void (*submit_async)(minyi_host_t* host, const minyi_submission_t* submission, minyi_submit_done_fn done,
+                       void* ctx);
+  /* During on_http: keep the response open after on_http returns. It must then be completed
+   * exactly once with http_respond followed by http_finish, from any thread. */
+  void (*http_defer)(minyi_http_response_t* response);
+  void (*http_finish)(minyi_http_response_t* response);
 } minyi_host_api_t;
 
 /* The descriptor a plugin exports. OWNERSHIP: static storage in the plugin. */
@@ -236,6 +254,8 @@ typedef struct minyi_plugin_descriptor_t {
   /* Sinks: required. Delivers events[0..count) and fills results[0..count). */
   void (*minyi_on_deliver)(void* instance, const minyi_event_t* events, size_t count,
                            minyi_delivery_result_t* results);
+
+  uint32_t flags; /* MINYI_FLAG_* */
 } minyi_plugin_descriptor_t;
 
 /* The one exported entry point. */

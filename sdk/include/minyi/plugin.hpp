@@ -4,6 +4,8 @@
 //
 // A source is a class with a constructor `Class(minyi::Host)` and any of
 //   void on_http(const minyi::HttpRequest&, minyi::HttpResponse&);
+//       (declare `static constexpr bool nonblocking_http = true;` when it never blocks,
+//        i.e. uses submit_async and defer/finish; it then runs on the network threads)
 //   bool on_poll();                       // false = the poll failed (the host logs it)
 //   void start(); void stop();
 // A sink has the constructor and
@@ -69,6 +71,28 @@ class Host {
     minyi_submit_result_t r{};
     api_->submit(h_, &sub, &r);
     return {static_cast<minyi_submit_status_t>(r.status), r.id, r.code, r.field, r.reason};
+  }
+  // Returns at once; `done` runs exactly once with the outcome (maybe before this returns).
+  template <class F> void submit_async(const Submission& s, F done) const {
+    minyi_submission_t sub{};
+    sub.struct_size = sizeof sub;
+    sub.draft_json = view(s.draft_json);
+    sub.raw = view(s.raw);
+    sub.raw_content_type = view(s.raw_content_type);
+    sub.checkpoint_key = view(s.checkpoint_key);
+    sub.checkpoint_value = view(s.checkpoint_value);
+    auto* ctx = new F(std::move(done));
+    api_->submit_async(
+        h_, &sub,
+        [](void* c, const minyi_submit_result_t* r) {
+          auto* f = static_cast<F*>(c);
+          try {
+            (*f)(SubmitResult{static_cast<minyi_submit_status_t>(r->status), r->id, r->code, r->field, r->reason});
+          } catch (...) {
+          }
+          delete f;
+        },
+        ctx);
   }
   void quarantine(std::string_view raw, std::string_view content_type, std::string_view reason) const {
     api_->quarantine(h_, view(raw), view(content_type), view(reason));
@@ -166,10 +190,18 @@ class HttpResponse {
     api_->http_respond(r_, status, view(content_type), view(body));
   }
   void header(std::string_view name, std::string_view value) { api_->http_header(r_, view(name), view(value)); }
+  // Keeps the response open after on_http returns; complete it with respond() then finish().
+  void defer() {
+    deferred_ = true;
+    api_->http_defer(r_);
+  }
+  void finish() { api_->http_finish(r_); }
+  bool deferred() const { return deferred_; }
 
  private:
   const minyi_host_api_t* api_;
   minyi_http_response_t* r_;
+  bool deferred_ = false;
 };
 
 namespace detail {
@@ -219,6 +251,7 @@ template <class P> struct Shim {
       } catch (const std::exception&) {
         out.respond(500, "application/json",
                     R"({"error":{"code":"internal","message":"the channel plugin failed; see the daemon log"}})");
+        if (out.deferred()) out.finish();
       }
     }
   }
@@ -247,6 +280,7 @@ template <class P> struct Shim {
     }
   }
 
+  static constexpr bool nonblocking_http = requires { requires P::nonblocking_http; };
   static constexpr bool has_http = requires(P& x, const HttpRequest& rq, HttpResponse& rs) { x.on_http(rq, rs); };
   static constexpr bool has_poll = requires(P& x) { x.on_poll(); };
   static constexpr bool has_deliver =
@@ -274,6 +308,7 @@ template <class P> struct Shim {
     if constexpr (has_poll) d.minyi_on_poll = &poll;
     d.poll_interval_ms = poll_ms;
     if constexpr (has_deliver) d.minyi_on_deliver = &deliver;
+    if constexpr (nonblocking_http) d.flags |= MINYI_FLAG_HTTP_NONBLOCKING;
     return d;
   }
 };

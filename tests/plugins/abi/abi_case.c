@@ -31,10 +31,10 @@ static minyi_plugin_descriptor_t d = {
 #endif
     "1.0.0", "loader test plugin", MINYI_KIND_SINK, NULL, NULL, 0, create, destroy, NULL, NULL, NULL, NULL, 0,
 #if defined(CASE_MISSING_DELIVER)
-    NULL
+    NULL,
 #else
-    deliver
+    deliver,
 #endif
-};
+    0};
 
 MINYI_EXPORT const minyi_plugin_descriptor_t* minyi_plugin_entry(void) { return &d; }
