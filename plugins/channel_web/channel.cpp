@@ -236,7 +236,11 @@ class WebChannel {
     if (!doc.contains("content")) throw BadRequest{400, "missing_field", "'content' is required", "content"};
 
     resp.defer();
-    host_.submit_async({doc.dump(), body, ctype_raw, {}, {}}, [this, resp](const minyi::SubmitResult& r) mutable {
+    // A JSON body that passed the checks above is already a valid draft: hand it over as
+    // is instead of serializing it again (the host validates it against draft.v1 anyway).
+    std::string form_draft = is_json ? std::string() : doc.dump();
+    std::string_view draft = is_json ? body : std::string_view(form_draft);
+    host_.submit_async({draft, body, ctype_raw, {}, {}}, [this, resp](const minyi::SubmitResult& r) mutable {
       answer(r, resp);
       resp.finish();
     });
