@@ -1,6 +1,7 @@
 // minyid's command line and process lifecycle (signals, exit codes).
 #include "cli.hpp"
 
+#include <malloc.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -101,6 +102,11 @@ int run_minyid(int argc, char** argv) {
                 cfg.sinks.size());
     return 0;
   }
+
+  // Request buffers come and go at a high rate: keep freed heap instead of returning it
+  // to the kernel (and re-mapping it) after every burst.
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
 
   // Signals are taken synchronously by this thread; every other thread inherits the mask.
   sigset_t set;

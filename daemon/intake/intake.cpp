@@ -6,13 +6,13 @@
 #include "core/crypto.hpp"
 #include "core/embedded.hpp"
 #include "core/ids.hpp"
+#include "core/json_writer.hpp"
 #include "core/text.hpp"
 #include "core/timefmt.hpp"
 
 namespace minyi {
 
 using nlohmann::json;
-using ojson = nlohmann::ordered_json;
 
 namespace {
 
@@ -68,106 +68,124 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
   if (content.empty()) return IntakeRejection{"missing_field", "content", "'content' must not be blank"};
   std::string title = d.contains("title") ? nfc_trim(d["title"].get<std::string>()) : "";
 
-  ojson s;
-  s["schema"] = "minyi.suggestion/1";
-  s["id"] = rec.suggestion_id;
-  s["channel"] = src.channel;
-  ojson source;
-  source["instance"] = src.instance;
-  source["plugin"] = src.plugin;
-  source["plugin_version"] = src.plugin_version;
-  if (d.contains("external_id")) {
-    rec.external_id = d["external_id"].get<std::string>();
-    source["external_id"] = *rec.external_id;
+  // Checks first, so nothing is rendered for a draft that is refused.
+  const json no_object = json::object();
+  const json& ds = d.contains("submitter") ? d["submitter"] : no_object;
+  if (ds.contains("phone") && canonical_phone(ds["phone"].get_ref<const std::string&>()).size() < 5)
+    return IntakeRejection{"invalid_value", "submitter.phone", "'submitter.phone' must contain at least 5 digits"};
+  if (ds.contains("email") && ds["email"].get_ref<const std::string&>().find('@') == std::string::npos)
+    return IntakeRejection{"invalid_value", "submitter.email", "'submitter.email' is not an e-mail address"};
+  const json& dl = d.contains("location") ? d["location"] : no_object;
+  if (dl.contains("lat") != dl.contains("lon"))
+    return IntakeRejection{"missing_field", dl.contains("lat") ? "location.lon" : "location.lat",
+                           "'location.lat' and 'location.lon' come together"};
+  const json no_list = json::array();
+  const json& list = d.contains("attachments") ? d["attachments"] : no_list;
+  std::vector<std::optional<std::string>> decoded(list.size());
+  for (size_t i = 0; i < list.size(); ++i) {
+    const json& a = list[i];
+    std::string field = "attachments[" + std::to_string(i) + "]";
+    if (a.contains("url") == a.contains("data_base64"))
+      return IntakeRejection{"invalid_value", field, "'" + field + "' needs exactly one of url or data_base64"};
+    if (a.contains("data_base64")) {
+      decoded[i] = base64_decode(a["data_base64"].get_ref<const std::string&>());
+      if (!decoded[i])
+        return IntakeRejection{"invalid_value", field + ".data_base64", "'" + field + ".data_base64' is not base64"};
+    }
   }
-  source["raw_sha256"] = rec.raw_sha256;
-  source["charset"] = "utf-8";
-  s["source"] = source;
-  s["received_at"] = rec.received_at;
-  if (d.contains("submitted_at")) {
-    rec.submitted_at = d["submitted_at"].get<std::string>();
-    s["submitted_at"] = *rec.submitted_at;
-  }
-  if (!title.empty()) s["title"] = title;
-  s["content"] = content;
-  if (d.contains("language")) s["language"] = d["language"];
-  else if (has_cjk(content) || has_cjk(title)) s["language"] = "zh-Hans";
-  if (d.contains("kind")) s["kind"] = d["kind"];
-  if (d.contains("category")) s["category"] = d["category"];
+  if (d.contains("external_id")) rec.external_id = d["external_id"].get<std::string>();
+  if (d.contains("submitted_at")) rec.submitted_at = d["submitted_at"].get<std::string>();
 
-  ojson sub = ojson::object();
-  const json ds = d.value("submitter", json::object());
+  // Rendered directly (no DOM): this is the hot path of every submission. Field order is
+  // the schema's, so documents read the same everywhere.
+  JsonWriter w(rec.suggestion_json, 512 + content.size() + title.size());
+  w.begin_object();
+  w.field("schema", "minyi.suggestion/1");
+  w.field("id", rec.suggestion_id);
+  w.field("channel", src.channel);
+  w.key("source");
+  w.begin_object();
+  w.field("instance", src.instance);
+  w.field("plugin", src.plugin);
+  w.field("plugin_version", src.plugin_version);
+  if (rec.external_id) w.field("external_id", *rec.external_id);
+  w.field("raw_sha256", rec.raw_sha256);
+  w.field("charset", "utf-8");
+  w.end_object();
+  w.field("received_at", rec.received_at);
+  if (rec.submitted_at) w.field("submitted_at", *rec.submitted_at);
+  if (!title.empty()) w.field("title", title);
+  w.field("content", content);
+  if (d.contains("language")) w.field("language", d["language"].get_ref<const std::string&>());
+  else if (has_cjk(content) || has_cjk(title)) w.field("language", "zh-Hans");
+  if (d.contains("kind")) w.field("kind", d["kind"].get_ref<const std::string&>());
+  if (d.contains("category")) w.raw_field("category", d["category"].dump());
+
+  w.key("submitter");
+  w.begin_object();
   if (ds.contains("name")) {
-    std::string name = nfc_trim(ds["name"].get<std::string>());
-    if (!name.empty()) sub["name"] = name;
+    std::string name = nfc_trim(ds["name"].get_ref<const std::string&>());
+    if (!name.empty()) w.field("name", name);
   }
   if (ds.contains("phone")) {
     const auto& phone = ds["phone"].get_ref<const std::string&>();
-    if (canonical_phone(phone).size() < 5)
-      return IntakeRejection{"invalid_value", "submitter.phone", "'submitter.phone' must contain at least 5 digits"};
-    sub["phone_masked"] = mask_phone(phone);
-    sub["phone_hash"] = pii_.phone_hash(phone);
+    w.field("phone_masked", mask_phone(phone));
+    w.field("phone_hash", pii_.phone_hash(phone));
   }
-  if (ds.contains("id_number")) sub["id_hash"] = pii_.id_hash(ds["id_number"].get<std::string>());
-  if (ds.contains("email")) {
-    const auto& email = ds["email"].get_ref<const std::string&>();
-    if (email.find('@') == std::string::npos)
-      return IntakeRejection{"invalid_value", "submitter.email", "'submitter.email' is not an e-mail address"};
-    sub["email_hash"] = pii_.email_hash(email);
-  }
-  if (ds.contains("wechat_openid")) sub["wechat_openid_hash"] = pii_.openid_hash(ds["wechat_openid"].get<std::string>());
-  sub["anonymous"] = ds.value("anonymous", !ds.contains("name") && !ds.contains("phone") && !ds.contains("id_number") &&
-                                               !ds.contains("email") && !ds.contains("wechat_openid"));
-  s["submitter"] = sub;
+  if (ds.contains("id_number")) w.field("id_hash", pii_.id_hash(ds["id_number"].get_ref<const std::string&>()));
+  if (ds.contains("email")) w.field("email_hash", pii_.email_hash(ds["email"].get_ref<const std::string&>()));
+  if (ds.contains("wechat_openid"))
+    w.field("wechat_openid_hash", pii_.openid_hash(ds["wechat_openid"].get_ref<const std::string&>()));
+  bool identified = ds.contains("name") || ds.contains("phone") || ds.contains("id_number") || ds.contains("email") ||
+                    ds.contains("wechat_openid");
+  w.key("anonymous");
+  w.boolean(ds.value("anonymous", !identified));
+  w.end_object();
 
   if (d.contains("location")) {
-    ojson loc = ojson::object();
-    const json& dl = d["location"];
-    if (dl.contains("text")) loc["text"] = nfc_trim(dl["text"].get<std::string>());
-    if (dl.contains("district")) loc["district"] = nfc_trim(dl["district"].get<std::string>());
-    if (dl.contains("lat") != dl.contains("lon"))
-      return IntakeRejection{"missing_field", dl.contains("lat") ? "location.lon" : "location.lat",
-                             "'location.lat' and 'location.lon' come together"};
-    if (dl.contains("lat")) {
-      loc["lat"] = dl["lat"];
-      loc["lon"] = dl["lon"];
+    std::string text = dl.contains("text") ? nfc_trim(dl["text"].get_ref<const std::string&>()) : "";
+    std::string district = dl.contains("district") ? nfc_trim(dl["district"].get_ref<const std::string&>()) : "";
+    if (!text.empty() || !district.empty() || dl.contains("lat")) {
+      w.key("location");
+      w.begin_object();
+      if (!text.empty()) w.field("text", text);
+      if (!district.empty()) w.field("district", district);
+      if (dl.contains("lat")) {
+        w.key("lat");
+        w.number(dl["lat"].get<double>());
+        w.key("lon");
+        w.number(dl["lon"].get<double>());
+      }
+      w.end_object();
     }
-    if (!loc.empty()) s["location"] = loc;
   }
 
-  ojson atts = ojson::array();
-  if (d.contains("attachments")) {
-    const json& list = d["attachments"];
-    for (size_t i = 0; i < list.size(); ++i) {
-      const json& a = list[i];
-      std::string field = "attachments[" + std::to_string(i) + "]";
-      if (a.contains("url") == a.contains("data_base64"))
-        return IntakeRejection{"invalid_value", field, "'" + field + "' needs exactly one of url or data_base64"};
-      ojson o;
-      o["kind"] = attachment_kind(a);
-      if (a.contains("url")) {
-        o["uri"] = a["url"];
-      } else {
-        auto bytes = base64_decode(a["data_base64"].get<std::string>());
-        if (!bytes)
-          return IntakeRejection{"invalid_value", field + ".data_base64", "'" + field + ".data_base64' is not base64"};
-        JournalRecord::Blob blob{sha256_hex(*bytes), a.value("content_type", "application/octet-stream"), *bytes};
-        o["uri"] = "minyi:attachment:" + blob.sha256;
-        o["sha256"] = blob.sha256;
-        o["bytes"] = bytes->size();
-        rec.attachments.push_back(std::move(blob));
-      }
-      if (a.contains("filename")) o["filename"] = a["filename"];
-      if (a.contains("content_type")) o["content_type"] = a["content_type"];
-      if (a.contains("text")) o["text"] = a["text"];
-      atts.push_back(std::move(o));
+  w.key("attachments");
+  w.begin_array();
+  for (size_t i = 0; i < list.size(); ++i) {
+    const json& a = list[i];
+    w.begin_object();
+    w.field("kind", attachment_kind(a));
+    if (a.contains("url")) {
+      w.field("uri", a["url"].get_ref<const std::string&>());
+    } else {
+      const std::string& bytes = *decoded[i];
+      JournalRecord::Blob blob{sha256_hex(bytes), a.value("content_type", "application/octet-stream"), bytes};
+      w.field("uri", "minyi:attachment:" + blob.sha256);
+      w.field("sha256", blob.sha256);
+      w.key("bytes");
+      w.integer(static_cast<int64_t>(bytes.size()));
+      rec.attachments.push_back(std::move(blob));
     }
+    for (const char* k : {"filename", "content_type", "text"})
+      if (a.contains(k)) w.field(k, a[k].get_ref<const std::string&>());
+    w.end_object();
   }
-  s["attachments"] = atts;
-  if (d.contains("extras")) s["extras"] = d["extras"];
-  s["dedup"] = {{"status", "new"}, {"duplicate_of", nullptr}, {"cluster_id", nullptr}, {"cluster_size", 1},
-                {"score", nullptr}, {"reason", nullptr}, {"algorithm", nullptr}};
-  rec.suggestion_json = s.dump();
+  w.end_array();
+  if (d.contains("extras")) w.raw_field("extras", d["extras"].dump());
+  w.raw_field("dedup",
+              R"({"status":"new","duplicate_of":null,"cluster_id":null,"cluster_size":1,"score":null,"reason":null,"algorithm":null})");
+  w.end_object();
   return rec;
 }
 

@@ -2,6 +2,7 @@
 generated config, an HTTP receiver playing the downstream system, and helpers to post
 suggestions and read the journal. Waits are on conditions with deadlines, never fixed sleeps."""
 
+import atexit
 import hashlib
 import hmac
 import http.client
@@ -110,6 +111,17 @@ class Receiver:
         self.server.server_close()
 
 
+_running = []
+
+
+@atexit.register
+def _kill_leftovers():
+    """A failed test must not leave a daemon behind."""
+    for proc in _running:
+        if proc.poll() is None:
+            proc.kill()
+
+
 class Minyid:
     """One minyid process on its own state folder."""
 
@@ -144,6 +156,7 @@ class Minyid:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([MINYID, "--config", self.config_path], stdout=log, stderr=log,
                                      stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+        _running.append(self.proc)
         log.close()
 
         def ready():

@@ -76,3 +76,37 @@ TEST(Text, NfcAndTrim) {
 }
 
 }  // namespace minyi
+
+#include <nlohmann/json.hpp>
+
+#include "core/json_writer.hpp"
+
+namespace minyi {
+
+TEST(JsonWriter, EscapesAndNests) {
+  std::string out;
+  JsonWriter w(out, 64);
+  w.begin_object();
+  w.field("text", "引号\"反斜杠\\换行\n\x01控制");
+  w.key("list");
+  w.begin_array();
+  w.begin_object();
+  w.key("n");
+  w.number(30.75);
+  w.end_object();
+  w.begin_object();
+  w.key("i");
+  w.integer(-7);
+  w.key("b");
+  w.boolean(false);
+  w.end_object();
+  w.end_array();
+  w.raw_field("raw", R"({"x":null})");
+  w.end_object();
+  EXPECT_EQ(out, "{\"text\":\"引号\\\"反斜杠\\\\换行\\n\\u0001控制\",\"list\":[{\"n\":30.75},{\"i\":-7,\"b\":false}],"
+                 "\"raw\":{\"x\":null}}");
+  auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["text"], "引号\"反斜杠\\换行\n\x01控制");
+}
+
+}  // namespace minyi
