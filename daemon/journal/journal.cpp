@@ -60,7 +60,7 @@ CREATE TABLE events (
   type          TEXT NOT NULL,
   subject       TEXT NOT NULL,
   time          TEXT NOT NULL,
-  data          TEXT NOT NULL
+  data          TEXT            -- NULL: the data is the subject suggestion's (immutable) doc
 );
 CREATE TABLE sink_cursors (
   sink             TEXT PRIMARY KEY,
@@ -306,11 +306,13 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
       .bind(8, rec.raw_sha256)
       .bind(9, rec.suggestion_json)
       .run();
+  // suggestion.created carries the suggestion document itself: stored once, in
+  // suggestions.doc, which never changes after this transaction.
   s.insert_event.bind(1, rec.event_id)
       .bind(2, "suggestion.created")
       .bind(3, rec.suggestion_id)
       .bind(4, rec.received_at)
-      .bind(5, rec.suggestion_json)
+      .bind_null(5)
       .run();
   if (rec.checkpoint)
     s.set_checkpoint.bind(1, rec.instance)
@@ -447,7 +449,9 @@ JournalReader::JournalReader(const std::string& path)
 JournalReader::~JournalReader() = default;
 
 std::vector<EventRow> JournalReader::events_after(int64_t seq, size_t limit) {
-  sql::Stmt q(db_->get(), "SELECT seq, id, type, subject, time, data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+  sql::Stmt q(db_->get(),
+              "SELECT e.seq, e.id, e.type, e.subject, e.time, COALESCE(e.data, s.doc) FROM events e "
+              "LEFT JOIN suggestions s ON e.data IS NULL AND s.id = e.subject WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2");
   q.bind(1, seq).bind(2, static_cast<int64_t>(limit));
   std::vector<EventRow> out;
   while (q.step()) out.push_back({q.col_int(0), q.col_text(1), q.col_text(2), q.col_text(3), q.col_text(4), q.col_text(5)});

@@ -100,6 +100,8 @@ TEST_F(JournalTest, EventsCursorsAndDeadLetters) {
   ASSERT_EQ(evs.size(), 3u);
   EXPECT_EQ(evs[0].seq, 1);
   EXPECT_EQ(evs[0].type, "suggestion.created");
+  EXPECT_EQ(evs[0].data, "{\"content\":\"e0\"}") << "a created event carries the suggestion document";
+  EXPECT_EQ(evs[2].data, "{\"content\":\"e2\"}");
   EXPECT_EQ(r.events_after(3, 10).size(), 2u);
   j.cursor_advance("sink", 2);
   EXPECT_EQ(r.cursor("sink").seq, 2);
