@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+
 #include "core/crypto.hpp"
 #include "core/timefmt.hpp"
 #include "journal/sqlite.hpp"
@@ -10,6 +12,8 @@
 namespace minyi {
 
 namespace {
+
+constexpr uintmax_t kWalRestartBytes = 64u << 20;
 
 struct BusyError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -110,6 +114,8 @@ void tune(sql::Db& db, bool writer, bool full) {
     // memory instead of a temporary file written page by page.
     db.exec("PRAGMA temp_store=MEMORY");
     db.exec("PRAGMA journal_mode=WAL");
+    db.exec("PRAGMA wal_autocheckpoint=0");  // the checkpointer thread does it
+    db.exec("PRAGMA journal_size_limit=67108864");
     db.exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   }
 }
@@ -159,6 +165,36 @@ Journal::Journal(JournalOptions opts) : opts_(std::move(opts)) {
   max.step();
   last_seq_ = max.col_int(0);
   writer_ = std::thread([this] { run_writer(); });
+  checkpointer_ = std::thread([this] { run_checkpointer(); });
+}
+
+void Journal::run_checkpointer() {
+  sql::Db db(opts_.path, SQLITE_OPEN_READWRITE);
+  tune(db, false, opts_.synchronous_full);
+  db.exec(opts_.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      // At most ~10 checkpoints a second: each one copies everything committed so far.
+      checkpoint_cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_; });
+      if (stopping_) return;
+      if (commits_ == seen) continue;
+      seen = commits_;
+    }
+    try {
+      db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+      // PASSIVE never waits, so under constant load it never sees the log fully copied
+      // and the WAL file keeps growing. Past the limit, RESTART waits for the writer's
+      // current transaction, copies the rest, and makes the next commit start the log
+      // from its beginning (journal_size_limit then trims the file).
+      std::error_code ec;
+      auto size = std::filesystem::file_size(opts_.path + "-wal", ec);
+      if (!ec && size > kWalRestartBytes) db.exec("PRAGMA wal_checkpoint(RESTART)");
+    } catch (const std::exception& e) {
+      spdlog::warn("journal {}: checkpoint failed: {}", opts_.path, e.what());
+    }
+  }
 }
 
 Journal::~Journal() { stop(); }
@@ -256,6 +292,10 @@ void Journal::run_writer() {
       spdlog::error("journal {}: commit of {} item(s) failed; they were not acknowledged", opts_.path, batch.size());
     }
     if (!commit_error) {
+      {
+        std::lock_guard lock(mu_);
+        ++commits_;
+      }
       sql::Stmt max(db_->get(), "SELECT COALESCE(MAX(seq), 0) FROM events");
       max.step();
       int64_t seq = max.col_int(0);
@@ -428,11 +468,13 @@ void Journal::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  checkpoint_cv_.notify_all();
   {
     std::lock_guard lock(seq_mu_);
   }
   seq_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  if (checkpointer_.joinable()) checkpointer_.join();
   if (db_) {
     st_.reset();
     try {

@@ -123,6 +123,7 @@ class Journal {
   };
   struct Statements;
   void run_writer();
+  void run_checkpointer();
   // Throws BusyError-like std::runtime_error when refused; never blocks.
   void enqueue(std::function<void(sql::Db&)> apply, std::function<void(std::exception_ptr)> complete, bool bounded);
   void enqueue_and_wait(std::function<void(sql::Db&)> apply, bool bounded);
@@ -139,6 +140,11 @@ class Journal {
   std::deque<std::unique_ptr<Task>> queue_;
   bool stopping_ = false;
   std::thread writer_;
+  // Copies committed WAL frames into the database file off the commit path (its own
+  // connection; PASSIVE checkpoints never block the writer). Woken by commits.
+  std::thread checkpointer_;
+  std::condition_variable checkpoint_cv_;  // guarded by mu_
+  uint64_t commits_ = 0;                    // guarded by mu_
   // Highest committed event seq; seq_cv_ wakes dispatchers.
   std::atomic<int64_t> last_seq_{0};
   std::mutex seq_mu_;
