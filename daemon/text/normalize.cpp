@@ -1,0 +1,116 @@
+// Matching normalization. ICU's Traditional-Simplified transliterator is far too slow to
+// run per message, so its single-character mappings are collected once into a table.
+#include "text/normalize.hpp"
+
+#include <unicode/normalizer2.h>
+#include <unicode/translit.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
+#include <unicode/utf16.h>
+
+#include <array>
+#include <mutex>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace minyi {
+
+namespace {
+
+struct SimplifiedTable {
+  std::unordered_map<char32_t, char32_t> map;
+
+  SimplifiedTable() {
+    UErrorCode ec = U_ZERO_ERROR;
+    std::unique_ptr<icu::Transliterator> t(
+        icu::Transliterator::createInstance("Traditional-Simplified", UTRANS_FORWARD, ec));
+    if (U_FAILURE(ec) || !t) throw std::runtime_error("ICU Traditional-Simplified transliterator unavailable");
+    // CJK Unified Ideographs and Extension A cover the characters in use; compatibility
+    // ideographs are folded by NFKC before this table is consulted.
+    static const std::array<std::pair<char32_t, char32_t>, 2> ranges = {{{0x3400, 0x4DBF}, {0x4E00, 0x9FFF}}};
+    for (auto [lo, hi] : ranges) {
+      for (char32_t c = lo; c <= hi; ++c) {
+        icu::UnicodeString s(static_cast<UChar32>(c));
+        t->transliterate(s);
+        if (s.countChar32() == 1 && static_cast<char32_t>(s.char32At(0)) != c)
+          map.emplace(c, static_cast<char32_t>(s.char32At(0)));
+      }
+    }
+  }
+};
+
+const SimplifiedTable& simplified_table() {
+  static const SimplifiedTable table;
+  return table;
+}
+
+// Fillers of spoken Chinese, longest first so "就是说" wins over "就是".
+// Only sounds and set phrases: "这个" or "额" also carry meaning ("这个小区", "额度").
+const std::array<std::u32string_view, 7> kFillers = {U"就是说", U"那个", U"然后呢", U"嗯", U"啊", U"呃", U"哦"};
+
+void append_utf8(std::string& out, char32_t c) {
+  if (c < 0x80) {
+    out += static_cast<char>(c);
+  } else if (c < 0x800) {
+    out += static_cast<char>(0xC0 | (c >> 6));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    out += static_cast<char>(0xE0 | (c >> 12));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (c >> 18));
+    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  }
+}
+
+}  // namespace
+
+char32_t to_simplified(char32_t c) {
+  const auto& m = simplified_table().map;
+  auto it = m.find(c);
+  return it == m.end() ? c : it->second;
+}
+
+std::string normalize_for_matching(std::string_view utf8, const MatchTextOptions& opts) {
+  UErrorCode ec = U_ZERO_ERROR;
+  const icu::Normalizer2* nfkc_cf = icu::Normalizer2::getNFKCCasefoldInstance(ec);
+  if (U_FAILURE(ec)) throw std::runtime_error("ICU NFKC_Casefold normalizer unavailable");
+  icu::UnicodeString in = icu::UnicodeString::fromUTF8(icu::StringPiece(utf8.data(), static_cast<int32_t>(utf8.size())));
+  icu::UnicodeString folded = nfkc_cf->normalize(in, ec);
+  if (U_FAILURE(ec)) throw std::runtime_error("ICU NFKC_Casefold normalization failed");
+
+  const auto& table = simplified_table().map;
+  std::u32string kept;
+  kept.reserve(static_cast<size_t>(folded.length()));
+  for (int32_t i = 0; i < folded.length();) {
+    UChar32 c = folded.char32At(i);
+    i += U16_LENGTH(c);
+    if (!u_isalnum(c)) continue;  // punctuation, symbols, white space, controls
+    auto it = table.find(static_cast<char32_t>(c));
+    kept += it == table.end() ? static_cast<char32_t>(c) : it->second;
+  }
+  if (opts.drop_asr_fillers) {
+    std::u32string out;
+    out.reserve(kept.size());
+    for (size_t i = 0; i < kept.size();) {
+      bool skipped = false;
+      for (auto f : kFillers)
+        if (kept.compare(i, f.size(), f) == 0) {
+          i += f.size();
+          skipped = true;
+          break;
+        }
+      if (!skipped) out += kept[i++];
+    }
+    kept.swap(out);
+  }
+  std::string result;
+  result.reserve(kept.size() * 3);
+  for (char32_t c : kept) append_utf8(result, c);
+  return result;
+}
+
+}  // namespace minyi
