@@ -2,6 +2,7 @@
 // would be accepted, so an operator can fix the file without reading code.
 #include "config/config.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -253,7 +254,14 @@ std::optional<ConfigValue> typed_value(const YAML::Node& n, const KeySpec& spec,
   v.text = *s;
   const std::string& t = v.text;
   switch (spec.type) {
-    case MINYI_CFG_STRING: break;
+    case MINYI_CFG_STRING:
+      if (!spec.choices.empty() && std::find(spec.choices.begin(), spec.choices.end(), t) == spec.choices.end()) {
+        std::string list;
+        for (const auto& c : spec.choices) list += (list.empty() ? "" : ", ") + c;
+        ctx.fail(v.mark, "'" + where + "' must be one of " + list + ", got '" + t + "'");
+        return std::nullopt;
+      }
+      break;
     case MINYI_CFG_INT: {
       char* end = nullptr;
       errno = 0;

@@ -40,6 +40,7 @@ struct KeySpec {
   std::optional<std::string> default_value;
   bool required = false;
   std::string description;
+  std::vector<std::string> choices = {};  // strings only: the allowed values (empty = any)
 };
 
 // A validated value. Durations and sizes live in `i` (ms / bytes); `text` keeps the

@@ -74,8 +74,17 @@ std::unique_ptr<LoadedPlugin> PluginRegistry::load_file(const std::string& file,
     if (!e.key || !*e.key) return fail(who + ": config entry " + std::to_string(i) + " has no key");
     if (e.type < MINYI_CFG_STRING || e.type > MINYI_CFG_STRING_MAP)
       return fail(who + ": config key '" + e.key + "' has unknown type " + std::to_string(e.type));
-    KeySpec s{e.key, e.type, std::nullopt, e.required != 0, e.description ? e.description : ""};
+    KeySpec s{e.key, e.type, std::nullopt, e.required != 0, e.description ? e.description : "", {}};
     if (e.default_value) s.default_value = e.default_value;
+    if (e.choices) {
+      if (e.type != MINYI_CFG_STRING)
+        return fail(who + ": config key '" + e.key + "' lists choices but is not a string");
+      for (std::string_view rest = e.choices; !rest.empty();) {
+        auto bar = rest.find('|');
+        s.choices.emplace_back(rest.substr(0, bar));
+        rest = bar == std::string_view::npos ? std::string_view{} : rest.substr(bar + 1);
+      }
+    }
     p->specs.push_back(std::move(s));
   }
   p->handle = h;
@@ -145,6 +154,10 @@ std::string describe_plugin(const LoadedPlugin& p) {
   if (p.specs.empty()) o << "  (none)\n";
   for (const auto& s : p.specs) {
     o << "  " << s.key << " (" << config_type_name(s.type) << (s.required ? ", required" : "");
+    if (!s.choices.empty()) {
+      o << ": ";
+      for (size_t i = 0; i < s.choices.size(); ++i) o << (i ? " | " : "") << s.choices[i];
+    }
     if (s.default_value) o << ", default " << *s.default_value;
     o << ")\n      " << s.description << "\n";
   }

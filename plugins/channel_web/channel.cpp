@@ -15,12 +15,12 @@ namespace {
 using nlohmann::json;
 
 const std::array<minyi_config_entry_t, 4> kConfig = {{
-    {"path", MINYI_CFG_STRING, "/v1/suggestions", 0, "URL path that accepts POSTed suggestions"},
+    {"path", MINYI_CFG_STRING, "/v1/suggestions", 0, "URL path that accepts POSTed suggestions", nullptr},
     {"secret", MINYI_CFG_STRING, nullptr, 0,
-     "shared secret; when set, every request must carry a valid signature header (use ${file:…})"},
+     "shared secret; when set, every request must carry a valid signature header (use ${file:…})", nullptr},
     {"signature_header", MINYI_CFG_STRING, "X-Minyi-Signature", 0,
-     "header holding \"sha256=<hex HMAC-SHA256(secret, body)>\""},
-    {"accept_form", MINYI_CFG_BOOL, "true", 0, "also accept application/x-www-form-urlencoded bodies"},
+     "header holding \"sha256=<hex HMAC-SHA256(secret, body)>\"", nullptr},
+    {"accept_form", MINYI_CFG_BOOL, "true", 0, "also accept application/x-www-form-urlencoded bodies", nullptr},
 }};
 
 std::string error_json(std::string_view code, std::string_view message, std::string_view field = {}) {

@@ -18,12 +18,13 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::array<minyi_config_entry_t, 5> kConfig = {{
-    {"path", MINYI_CFG_STRING, nullptr, 1, "file to append to; its folder is created if missing"},
+    {"path", MINYI_CFG_STRING, nullptr, 1, "file to append to; its folder is created if missing", nullptr},
     {"fsync", MINYI_CFG_STRING, "batch", 0,
-     "always (after every event), batch (once per delivered batch) or never (leave it to the OS)"},
-    {"max_size", MINYI_CFG_SIZE, "100MiB", 0, "rotate when the file would grow past this size (0 = never)"},
-    {"max_files", MINYI_CFG_INT, "10", 0, "rotated files kept (path.1 … path.N); older ones are deleted"},
-    {"source", MINYI_CFG_STRING, "/minyi", 0, "CloudEvents 'source' attribute"},
+     "always (after every event), batch (once per delivered batch) or never (leave it to the OS)",
+     "always|batch|never"},
+    {"max_size", MINYI_CFG_SIZE, "100MiB", 0, "rotate when the file would grow past this size (0 = never)", nullptr},
+    {"max_files", MINYI_CFG_INT, "10", 0, "rotated files kept (path.1 … path.N); older ones are deleted", nullptr},
+    {"source", MINYI_CFG_STRING, "/minyi", 0, "CloudEvents 'source' attribute", nullptr},
 }};
 
 class FileSink {

@@ -18,22 +18,23 @@
 namespace {
 
 const std::array<minyi_config_entry_t, 14> kConfig = {{
-    {"url", MINYI_CFG_STRING, nullptr, 1, "endpoint URL (http:// or https://)"},
+    {"url", MINYI_CFG_STRING, nullptr, 1, "endpoint URL (http:// or https://)", nullptr},
     {"mode", MINYI_CFG_STRING, "structured", 0,
      "structured (application/cloudevents+json), binary (ce-* headers, JSON data body) or batch "
-     "(application/cloudevents-batch+json, one request per batch)"},
-    {"secret", MINYI_CFG_STRING, nullptr, 0, "when set, requests carry \"sha256=<hex HMAC-SHA256(secret, body)>\""},
-    {"signature_header", MINYI_CFG_STRING, "X-Minyi-Signature", 0, "header that carries the signature"},
-    {"timeout", MINYI_CFG_DURATION, "10s", 0, "whole-request timeout"},
-    {"connect_timeout", MINYI_CFG_DURATION, "5s", 0, "TCP/TLS connect timeout"},
-    {"tls_verify", MINYI_CFG_BOOL, "true", 0, "verify the server certificate and host name"},
-    {"ca_file", MINYI_CFG_STRING, nullptr, 0, "CA bundle (PEM) instead of the system store"},
-    {"client_cert", MINYI_CFG_STRING, nullptr, 0, "client certificate (PEM) for mutual TLS"},
-    {"client_key", MINYI_CFG_STRING, nullptr, 0, "client private key (PEM) for mutual TLS"},
-    {"headers", MINYI_CFG_STRING_MAP, nullptr, 0, "extra request headers, e.g. {Authorization: \"Bearer ${env:TOKEN}\"}"},
-    {"source", MINYI_CFG_STRING, "/minyi", 0, "CloudEvents 'source' attribute"},
-    {"max_retry_after", MINYI_CFG_DURATION, "1h", 0, "longest Retry-After honoured"},
-    {"user_agent", MINYI_CFG_STRING, "minyi-sink-http/1.0", 0, "User-Agent header"},
+     "(application/cloudevents-batch+json, one request per batch)",
+     "structured|binary|batch"},
+    {"secret", MINYI_CFG_STRING, nullptr, 0, "when set, requests carry \"sha256=<hex HMAC-SHA256(secret, body)>\"", nullptr},
+    {"signature_header", MINYI_CFG_STRING, "X-Minyi-Signature", 0, "header that carries the signature", nullptr},
+    {"timeout", MINYI_CFG_DURATION, "10s", 0, "whole-request timeout", nullptr},
+    {"connect_timeout", MINYI_CFG_DURATION, "5s", 0, "TCP/TLS connect timeout", nullptr},
+    {"tls_verify", MINYI_CFG_BOOL, "true", 0, "verify the server certificate and host name", nullptr},
+    {"ca_file", MINYI_CFG_STRING, nullptr, 0, "CA bundle (PEM) instead of the system store", nullptr},
+    {"client_cert", MINYI_CFG_STRING, nullptr, 0, "client certificate (PEM) for mutual TLS", nullptr},
+    {"client_key", MINYI_CFG_STRING, nullptr, 0, "client private key (PEM) for mutual TLS", nullptr},
+    {"headers", MINYI_CFG_STRING_MAP, nullptr, 0, "extra request headers, e.g. {Authorization: \"Bearer ${env:TOKEN}\"}", nullptr},
+    {"source", MINYI_CFG_STRING, "/minyi", 0, "CloudEvents 'source' attribute", nullptr},
+    {"max_retry_after", MINYI_CFG_DURATION, "1h", 0, "longest Retry-After honoured", nullptr},
+    {"user_agent", MINYI_CFG_STRING, "minyi-sink-http/1.0", 0, "User-Agent header", nullptr},
 }};
 
 std::string sv(minyi_str_t s) { return std::string(s.data ? s.data : "", s.size); }

@@ -54,6 +54,10 @@ class ConfigErrorsTest(unittest.TestCase):
                                                  " timeout: soon}\n"),
                            r"CFG:6:58: 'out\.timeout' must be a duration, got 'soon'")
 
+    def test_value_outside_the_plugins_choices(self):
+        self.check_refused(config(BUILD_PLUGINS, "sinks:\n  - {name: out, plugin: file, path: /tmp/x, fsync: often}\n"),
+                           r"CFG:6:52: 'out\.fsync' must be one of always, batch, never, got 'often'")
+
     def test_missing_required_plugin_key(self):
         self.check_refused(config(BUILD_PLUGINS, "sinks:\n  - {name: out, plugin: http}\n"),
                            r"CFG:6:5: missing required key 'url' for instance 'out' \(plugin http\)")
@@ -114,6 +118,7 @@ class CommandLineTest(unittest.TestCase):
             self.assertIn(key, res.stdout)
         res = d.run("--describe-plugin", "file")
         self.assertIn("max_size (size, default 100MiB)", res.stdout)
+        self.assertIn("fsync (string: always | batch | never, default batch)", res.stdout)
         res = d.run("--describe-plugin", "nope")
         self.assertEqual(res.returncode, 1)
         self.assertIn("no plugin named 'nope'", res.stderr)

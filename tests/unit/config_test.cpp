@@ -82,17 +82,28 @@ TEST(Config, EnvAndFileSubstitution) {
 TEST(Config, PluginKeysAgainstTable) {
   auto cfg = load_config_text("sinks:\n  - name: out\n    plugin: file\n    path: /x\n    fsyncc: always\n    max_size: 1KiB\n",
                               "t.yaml", ".");
-  std::vector<KeySpec> specs = {{"path", MINYI_CFG_STRING, std::nullopt, true, "file"},
-                                {"max_size", MINYI_CFG_SIZE, "10MB", false, ""},
-                                {"max_files", MINYI_CFG_INT, "3", false, ""}};
+  std::vector<KeySpec> specs = {{"path", MINYI_CFG_STRING, std::nullopt, true, "file", {}},
+                                {"max_size", MINYI_CFG_SIZE, "10MB", false, "", {}},
+                                {"max_files", MINYI_CFG_INT, "3", false, "", {}},
+                                {"fsync", MINYI_CFG_STRING, "batch", false, "", {"always", "batch", "never"}}};
   std::vector<std::string> problems;
   auto table = validate_plugin_keys(cfg.sinks.at(0), specs, problems);
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_NE(problems[0].find("t.yaml:5:5: unknown key 'fsyncc' for instance 'out' (plugin file)"), std::string::npos)
       << problems[0];
   EXPECT_EQ(table.at("max_size").i, 1024);
+  EXPECT_EQ(table.at("fsync").text, "batch");
   EXPECT_EQ(table.at("max_files").i, 3);
   EXPECT_TRUE(table.at("max_files").defaulted);
+}
+
+TEST(Config, ChoicesAreEnforced) {
+  auto cfg = load_config_text("sinks:\n  - {name: out, plugin: file, fsync: sometimes}\n", "t.yaml", ".");
+  std::vector<KeySpec> specs = {{"fsync", MINYI_CFG_STRING, "batch", false, "", {"always", "batch", "never"}}};
+  std::vector<std::string> problems;
+  validate_plugin_keys(cfg.sinks.at(0), specs, problems);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0], "t.yaml:2:38: 'out.fsync' must be one of always, batch, never, got 'sometimes'");
 }
 
 TEST(Config, DurationsAndSizes) {

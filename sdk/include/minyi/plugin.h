@@ -74,6 +74,7 @@ typedef struct minyi_config_entry_t {
   const char* default_value; /* textual default in YAML syntax, or NULL for none */
   int32_t required;          /* non-zero: the key must be present */
   const char* description;
+  const char* choices; /* strings only: allowed values separated by '|', or NULL for any */
 } minyi_config_entry_t;
 
 /* ---- source kind ---- */

@@ -9,7 +9,7 @@
 namespace {
 
 const std::array<minyi_config_entry_t, 1> kConfig = {{
-    {"limit", MINYI_CFG_INT, "5", 0, "stop after this many suggestions in total"},
+    {"limit", MINYI_CFG_INT, "5", 0, "stop after this many suggestions in total", nullptr},
 }};
 
 class Ticker {
