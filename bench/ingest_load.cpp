@@ -2,20 +2,19 @@
 // N keep-alive connections, each posting one suggestion and waiting for the answer before
 // the next, for a fixed duration. Bodies are ~1 KB JSON built from a CSV of real citizen
 // messages (column `detail`, optional `subject`). Prints throughput and latency percentiles.
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <nlohmann/json.hpp>
-
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -42,9 +41,12 @@ std::vector<std::vector<std::string>> read_csv(const std::string& path) {
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     if (quoted) {
-      if (c == '"' && i + 1 < s.size() && s[i + 1] == '"') field += '"', ++i;
-      else if (c == '"') quoted = false;
-      else field += c;
+      if (c == '"' && i + 1 < s.size() && s[i + 1] == '"')
+        field += '"', ++i;
+      else if (c == '"')
+        quoted = false;
+      else
+        field += c;
     } else if (c == '"') {
       quoted = true;
     } else if (c == ',') {
@@ -102,15 +104,17 @@ struct Result {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> opt = {{"--host", "127.0.0.1"}, {"--port", "8080"},
-                                            {"--path", "/v1/suggestions"}, {"--connections", "64"},
-                                            {"--duration", "10"}, {"--warmup", "2"}, {"--body-bytes", "1000"},
-                                            {"--csv", "../shared/data/teddy2020c/stream_all_attachments.csv"},
-                                            {"--label", "minyid"}};
+  std::map<std::string, std::string> opt = {
+      {"--host", "127.0.0.1"},       {"--port", "8080"},
+      {"--path", "/v1/suggestions"}, {"--connections", "64"},
+      {"--duration", "10"},          {"--warmup", "2"},
+      {"--body-bytes", "1000"},      {"--csv", "../shared/data/teddy2020c/stream_all_attachments.csv"},
+      {"--label", "minyid"}};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!opt.count(argv[i])) {
-      std::fprintf(stderr, "unknown option %s\nusage: %s [--host H] [--port P] [--path /x] [--connections N] "
-                           "[--duration S] [--warmup S] [--body-bytes B] [--csv FILE] [--label TEXT]\n",
+      std::fprintf(stderr,
+                   "unknown option %s\nusage: %s [--host H] [--port P] [--path /x] [--connections N] "
+                   "[--duration S] [--warmup S] [--body-bytes B] [--csv FILE] [--label TEXT]\n",
                    argv[i], argv[0]);
       return 2;
     }
@@ -185,11 +189,14 @@ int main(int argc, char** argv) {
     errors += r.errors;
   }
   std::sort(all.begin(), all.end());
-  auto pct = [&](double p) { return all.empty() ? 0.0 : all[std::min(all.size() - 1, size_t(p * all.size()))] / 1000.0; };
+  auto pct = [&](double p) {
+    return all.empty() ? 0.0 : all[std::min(all.size() - 1, size_t(p * all.size()))] / 1000.0;
+  };
   double secs = duration.count();
-  std::printf("%-22s connections=%zu duration=%.0fs accepted=%llu errors=%llu rate=%.0f/s p50=%.2fms p99=%.2fms "
-              "p99.9=%.2fms\n",
-              opt["--label"].c_str(), conns, secs, static_cast<unsigned long long>(ok),
-              static_cast<unsigned long long>(errors), ok / secs, pct(0.50), pct(0.99), pct(0.999));
+  std::printf(
+      "%-22s connections=%zu duration=%.0fs accepted=%llu errors=%llu rate=%.0f/s p50=%.2fms p99=%.2fms "
+      "p99.9=%.2fms\n",
+      opt["--label"].c_str(), conns, secs, static_cast<unsigned long long>(ok), static_cast<unsigned long long>(errors),
+      ok / secs, pct(0.50), pct(0.99), pct(0.999));
   return 0;
 }

@@ -53,10 +53,14 @@ int run_minyid(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--config" || a == "-c") config_path = value("--config");
-    else if (a.rfind("--config=", 0) == 0) config_path = a.substr(9);
-    else if (a == "--check-config") check = true;
-    else if (a == "--describe-plugin") describe = value("--describe-plugin");
+    if (a == "--config" || a == "-c")
+      config_path = value("--config");
+    else if (a.rfind("--config=", 0) == 0)
+      config_path = a.substr(9);
+    else if (a == "--check-config")
+      check = true;
+    else if (a == "--describe-plugin")
+      describe = value("--describe-plugin");
     else if (a == "--version") {
       std::printf("minyid %s (plugin ABI %d.%d, schema minyi.suggestion/1)\n", MINYI_VERSION, MINYI_ABI_MAJOR,
                   MINYI_ABI_MINOR);

@@ -117,8 +117,8 @@ void Daemon::start() {
   for (const auto& ic : cfg_.channels) {
     if (!ic.enabled) continue;
     auto h = make(ic, "channels");
-    sources_[h.get()] = IntakeSource{h->name, h->plugin->desc.name, h->plugin->desc.version ? h->plugin->desc.version : "",
-                                     h->plugin->channel()};
+    sources_[h.get()] = IntakeSource{h->name, h->plugin->desc.name,
+                                     h->plugin->desc.version ? h->plugin->desc.version : "", h->plugin->channel()};
     h->create();
     if (h->plugin->desc.minyi_on_poll) {
       int64_t interval = h->plugin->desc.poll_interval_ms;
@@ -150,8 +150,8 @@ void Daemon::start() {
   for (auto& p : pollers_) p->start();
   started_ = true;
   spdlog::info("minyid ready: journal {} (schema {}), {} channel(s), {} sink(s), public listener on {}:{}", jo.path,
-               journal_->schema_version(), channels_.size(), sinks_.size(),
-               ho.listen.substr(0, ho.listen.rfind(':')), http_->port());
+               journal_->schema_version(), channels_.size(), sinks_.size(), ho.listen.substr(0, ho.listen.rfind(':')),
+               http_->port());
 }
 
 void Daemon::stop() {
@@ -208,13 +208,18 @@ void Daemon::submit_async(minyi_host_t& inst, const minyi_submission_t& s, minyi
     return done(ctx, &r);
   }
   auto& rec = std::get<JournalRecord>(prepared);
-  if (s.checkpoint_key.size) rec.checkpoint.emplace(std::string(v(s.checkpoint_key)), std::string(v(s.checkpoint_value)));
+  if (s.checkpoint_key.size)
+    rec.checkpoint.emplace(std::string(v(s.checkpoint_key)), std::string(v(s.checkpoint_value)));
   minyi_host_t* source = &inst;
   journal_->submit_async(std::move(rec), [source, done, ctx](JournalResult res) {
     minyi_submit_result_t out{};
     switch (res.outcome) {
-      case JournalOutcome::Accepted: out.status = MINYI_SUBMIT_ACCEPTED; break;
-      case JournalOutcome::Replay: out.status = MINYI_SUBMIT_REPLAY; break;
+      case JournalOutcome::Accepted:
+        out.status = MINYI_SUBMIT_ACCEPTED;
+        break;
+      case JournalOutcome::Replay:
+        out.status = MINYI_SUBMIT_REPLAY;
+        break;
       case JournalOutcome::Busy:
       case JournalOutcome::Failed:
         out.status = MINYI_SUBMIT_BUSY;
@@ -269,8 +274,15 @@ bool Daemon::route_add(minyi_host_t& inst, const std::string& method, const std:
         headers.reserve(rq.headers.size());
         auto s = [](std::string_view x) { return minyi_str_t{x.data(), x.size()}; };
         for (const auto& [k, v] : rq.headers) headers.push_back({s(k), s(v)});
-        minyi_http_request_t req{sizeof(minyi_http_request_t), s(rq.method), s(rq.target), s(rq.path), s(rq.query),
-                                 headers.data(), headers.size(), s(rq.body), s(rq.remote_addr)};
+        minyi_http_request_t req{sizeof(minyi_http_request_t),
+                                 s(rq.method),
+                                 s(rq.target),
+                                 s(rq.path),
+                                 s(rq.query),
+                                 headers.data(),
+                                 headers.size(),
+                                 s(rq.body),
+                                 s(rq.remote_addr)};
         auto resp = std::make_shared<minyi_http_response_t>();
         resp->send = [respond = std::move(respond)](HttpReply reply) {
           HttpResponseData out;

@@ -14,9 +14,7 @@
 
 namespace minyi {
 
-std::string SourceMark::str() const {
-  return file + ":" + std::to_string(line) + ":" + std::to_string(column);
-}
+std::string SourceMark::str() const { return file + ":" + std::to_string(line) + ":" + std::to_string(column); }
 
 namespace {
 std::string join_problems(const std::vector<std::string>& p) {
@@ -31,14 +29,22 @@ ConfigError::ConfigError(std::vector<std::string> problems)
 
 const char* config_type_name(minyi_config_type_t t) {
   switch (t) {
-    case MINYI_CFG_STRING: return "string";
-    case MINYI_CFG_INT: return "integer";
-    case MINYI_CFG_BOOL: return "boolean";
-    case MINYI_CFG_DOUBLE: return "number";
-    case MINYI_CFG_DURATION: return "duration";
-    case MINYI_CFG_SIZE: return "size";
-    case MINYI_CFG_STRING_LIST: return "list of strings";
-    case MINYI_CFG_STRING_MAP: return "mapping";
+    case MINYI_CFG_STRING:
+      return "string";
+    case MINYI_CFG_INT:
+      return "integer";
+    case MINYI_CFG_BOOL:
+      return "boolean";
+    case MINYI_CFG_DOUBLE:
+      return "number";
+    case MINYI_CFG_DURATION:
+      return "duration";
+    case MINYI_CFG_SIZE:
+      return "size";
+    case MINYI_CFG_STRING_LIST:
+      return "list of strings";
+    case MINYI_CFG_STRING_MAP:
+      return "mapping";
   }
   return "unknown";
 }
@@ -94,8 +100,10 @@ const std::vector<KeySpec>& sink_host_key_specs() {
       {"plugin", MINYI_CFG_STRING, std::nullopt, true, "plugin name (see minyid --describe-plugin)"},
       {"enabled", MINYI_CFG_BOOL, "true", false, "false keeps the entry but does not start it"},
       {"batch_max", MINYI_CFG_INT, "100", false, "most events handed to the plugin in one call"},
-      {"max_attempts", MINYI_CFG_INT, "20", false, "failed attempts before an event goes to dead letters (0 = no limit)"},
-      {"max_age", MINYI_CFG_DURATION, "24h", false, "time an event may keep failing before dead letters (0 = no limit)"},
+      {"max_attempts", MINYI_CFG_INT, "20", false,
+       "failed attempts before an event goes to dead letters (0 = no limit)"},
+      {"max_age", MINYI_CFG_DURATION, "24h", false,
+       "time an event may keep failing before dead letters (0 = no limit)"},
       {"backoff_initial", MINYI_CFG_DURATION, "500ms", false, "first retry delay"},
       {"backoff_max", MINYI_CFG_DURATION, "5m", false, "retry delay cap (jittered exponential backoff)"},
   };
@@ -114,12 +122,18 @@ std::optional<int64_t> parse_duration_ms(const std::string& s) {
   if (errno || *end) return std::nullopt;
   std::string unit = s.substr(i);
   double mult;
-  if (unit == "ms") mult = 1;
-  else if (unit == "s") mult = 1000;
-  else if (unit == "m" || unit == "min") mult = 60000;
-  else if (unit == "h") mult = 3600000;
-  else if (unit == "d") mult = 86400000;
-  else return std::nullopt;
+  if (unit == "ms")
+    mult = 1;
+  else if (unit == "s")
+    mult = 1000;
+  else if (unit == "m" || unit == "min")
+    mult = 60000;
+  else if (unit == "h")
+    mult = 3600000;
+  else if (unit == "d")
+    mult = 86400000;
+  else
+    return std::nullopt;
   double ms = v * mult;
   if (!std::isfinite(ms) || ms > 9e15) return std::nullopt;
   return static_cast<int64_t>(ms);
@@ -132,14 +146,22 @@ std::optional<int64_t> parse_size_bytes(const std::string& s) {
   int64_t v = std::stoll(s.substr(0, i));
   std::string unit = s.substr(i);
   int64_t mult;
-  if (unit.empty() || unit == "B") mult = 1;
-  else if (unit == "KB" || unit == "kB") mult = 1000;
-  else if (unit == "KiB") mult = 1024;
-  else if (unit == "MB") mult = 1000 * 1000;
-  else if (unit == "MiB") mult = 1024 * 1024;
-  else if (unit == "GB") mult = 1000LL * 1000 * 1000;
-  else if (unit == "GiB") mult = 1024LL * 1024 * 1024;
-  else return std::nullopt;
+  if (unit.empty() || unit == "B")
+    mult = 1;
+  else if (unit == "KB" || unit == "kB")
+    mult = 1000;
+  else if (unit == "KiB")
+    mult = 1024;
+  else if (unit == "MB")
+    mult = 1000 * 1000;
+  else if (unit == "MiB")
+    mult = 1024 * 1024;
+  else if (unit == "GB")
+    mult = 1000LL * 1000 * 1000;
+  else if (unit == "GiB")
+    mult = 1024LL * 1024 * 1024;
+  else
+    return std::nullopt;
   return v * mult;
 }
 
@@ -279,9 +301,12 @@ std::optional<ConfigValue> typed_value(const YAML::Node& n, const KeySpec& spec,
       break;
     }
     case MINYI_CFG_BOOL:
-      if (t == "true" || t == "yes" || t == "on") v.b = true;
-      else if (t == "false" || t == "no" || t == "off") v.b = false;
-      else return bad("'" + t + "' (use true or false)");
+      if (t == "true" || t == "yes" || t == "on")
+        v.b = true;
+      else if (t == "false" || t == "no" || t == "off")
+        v.b = false;
+      else
+        return bad("'" + t + "' (use true or false)");
       v.i = v.b;
       break;
     case MINYI_CFG_DURATION: {
@@ -296,7 +321,8 @@ std::optional<ConfigValue> typed_value(const YAML::Node& n, const KeySpec& spec,
       v.i = *b;
       break;
     }
-    default: break;
+    default:
+      break;
   }
   return v;
 }
@@ -334,8 +360,10 @@ void validate_mapping(const YAML::Node& map, const std::vector<KeySpec>& specs, 
       const KeySpec* spec = nullptr;
       bool is_section = false;
       for (const auto& s : specs) {
-        if (s.key == full) spec = &s;
-        else if (s.key.rfind(full + ".", 0) == 0) is_section = true;
+        if (s.key == full)
+          spec = &s;
+        else if (s.key.rfind(full + ".", 0) == 0)
+          is_section = true;
       }
       std::string label = where.empty() ? full : where + "." + full;
       if (spec) {
@@ -347,10 +375,11 @@ void validate_mapping(const YAML::Node& map, const std::vector<KeySpec>& specs, 
         }
         validate_mapping(kv.second, specs, where, full + ".", skip, out, ctx);
       } else {
-        std::string ctx_name = where.empty() ? (prefix.empty() ? "the top level" : prefix.substr(0, prefix.size() - 1))
-                                             : (prefix.empty() ? where : where + "." + prefix.substr(0, prefix.size() - 1));
-        ctx.fail(mark_of(kv.first, ctx.file), "unknown key '" + key + "' in " + ctx_name +
-                                                  " (known keys: " + known_keys(specs, prefix) + ")");
+        std::string ctx_name = where.empty()
+                                   ? (prefix.empty() ? "the top level" : prefix.substr(0, prefix.size() - 1))
+                                   : (prefix.empty() ? where : where + "." + prefix.substr(0, prefix.size() - 1));
+        ctx.fail(mark_of(kv.first, ctx.file),
+                 "unknown key '" + key + "' in " + ctx_name + " (known keys: " + known_keys(specs, prefix) + ")");
       }
     }
   } else if (map && !map.IsNull()) {
@@ -446,8 +475,8 @@ ConfigTable validate_plugin_keys(const InstanceConfig& inst, const std::vector<K
     if (!spec) {
       std::string known;
       for (const auto& s : specs) known += (known.empty() ? "" : ", ") + s.key;
-      ctx.fail(mark_of(kv.first, ctx.file), "unknown key '" + key + "' for " + where + " (known keys: " +
-                                                (known.empty() ? "none" : known) + ")");
+      ctx.fail(mark_of(kv.first, ctx.file),
+               "unknown key '" + key + "' for " + where + " (known keys: " + (known.empty() ? "none" : known) + ")");
       continue;
     }
     if (auto v = typed_value(kv.second, *spec, inst.name + "." + key, ctx)) out[key] = std::move(*v);
@@ -502,8 +531,8 @@ DaemonConfig load_config_text(const std::string& text, const std::string& source
   if (auto it = cfg.minyi.find("log.level"); it != cfg.minyi.end()) {
     static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
     if (!levels.count(it->second.text))
-      ctx.fail(it->second.mark, "'minyi.log.level' must be one of trace, debug, info, warn, error, got '" +
-                                    it->second.text + "'");
+      ctx.fail(it->second.mark,
+               "'minyi.log.level' must be one of trace, debug, info, warn, error, got '" + it->second.text + "'");
   }
   // $STATE_DIRECTORY (systemd) replaces the default state folder, not an explicit one.
   if (const char* sd = std::getenv("STATE_DIRECTORY"); sd && cfg.minyi["state_dir"].defaulted)

@@ -80,8 +80,8 @@ struct DaemonConfig {
 };
 
 // The daemon's own keys, printed by docs and used by validation.
-const std::vector<KeySpec>& daemon_key_specs();     // under minyi:, dotted
-const std::vector<KeySpec>& dedup_key_specs();      // under dedup:
+const std::vector<KeySpec>& daemon_key_specs();  // under minyi:, dotted
+const std::vector<KeySpec>& dedup_key_specs();   // under dedup:
 const std::vector<KeySpec>& channel_host_key_specs();
 const std::vector<KeySpec>& sink_host_key_specs();
 

@@ -50,8 +50,10 @@ class JsonWriter {
 
  private:
   void comma() {
-    if (after_key_) after_key_ = false;
-    else if (need_comma_) out_ += ',';
+    if (after_key_)
+      after_key_ = false;
+    else if (need_comma_)
+      out_ += ',';
     need_comma_ = true;
   }
   void open(char c) {

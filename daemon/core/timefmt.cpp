@@ -54,8 +54,8 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
 std::optional<int64_t> parse_rfc3339(std::string_view s) {
   int Y, M, D, h, m, sec;
   if (!digits(s, 0, 4, Y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, M) || s[7] != '-' ||
-      !digits(s, 8, 2, D) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, h) ||
-      s[13] != ':' || !digits(s, 14, 2, m) || s[16] != ':' || !digits(s, 17, 2, sec))
+      !digits(s, 8, 2, D) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, h) || s[13] != ':' ||
+      !digits(s, 14, 2, m) || s[16] != ':' || !digits(s, 17, 2, sec))
     return std::nullopt;
   static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   bool leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;

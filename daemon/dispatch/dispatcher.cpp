@@ -20,7 +20,8 @@ SinkCursor cursor_at(int64_t seq) {
 }  // namespace
 
 int64_t backoff_delay_ms(const RetryPolicy& p, int64_t attempts, int64_t retry_after_ms, double unit_random) {
-  double base = static_cast<double>(p.backoff_initial_ms) * std::pow(2.0, static_cast<double>(std::max<int64_t>(attempts - 1, 0)));
+  double base = static_cast<double>(p.backoff_initial_ms) *
+                std::pow(2.0, static_cast<double>(std::max<int64_t>(attempts - 1, 0)));
   double capped = std::min(base, static_cast<double>(p.backoff_max_ms));
   auto delay = static_cast<int64_t>(capped * (0.5 + 0.5 * unit_random));
   return std::max(delay, retry_after_ms);
@@ -33,14 +34,14 @@ SinkRunner::~SinkRunner() { stop(); }
 
 const std::string& SinkRunner::name() const { return sink_.name; }
 
-void SinkRunner::start() { thread_ = std::thread([this] { run(); }); }
+void SinkRunner::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void SinkRunner::stop() {
   stopping_ = true;
   sink_.stopping = true;
-  {
-    std::lock_guard lock(mu_);
-  }
+  { std::lock_guard lock(mu_); }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
@@ -79,8 +80,8 @@ void SinkRunner::run() {
     std::vector<minyi_delivery_result_t> res(events.size());
     for (size_t i = 0; i < events.size(); ++i) {
       auto s = [](const std::string& x) { return minyi_str_t{x.data(), x.size()}; };
-      cev[i] = {sizeof(minyi_event_t), events[i].seq, s(events[i].id), s(events[i].type), s(events[i].subject),
-                s(events[i].time), s(events[i].data)};
+      cev[i] = {sizeof(minyi_event_t), events[i].seq,     s(events[i].id),  s(events[i].type),
+                s(events[i].subject),  s(events[i].time), s(events[i].data)};
       res[i].status = MINYI_DELIVERY_RETRY;
       std::snprintf(res[i].reason, sizeof res[i].reason, "the sink gave no answer for this event");
     }
@@ -99,8 +100,10 @@ void SinkRunner::run() {
         if (res[i].status == MINYI_DELIVERY_REJECT) {
           if (advanced_to != cur.seq) journal_.cursor_advance(sink_.name, advanced_to);
           std::string reason = std::string("rejected by the sink: ") + res[i].reason;
-          journal_.dead_letter(sink_.name, events[i], reason, cur.attempts + 1, cur.first_failure_ms ? cur.first_failure_ms : now, now);
-          spdlog::warn("sink {}: event {} (seq {}) moved to dead letters: {}", sink_.name, events[i].id, events[i].seq, reason);
+          journal_.dead_letter(sink_.name, events[i], reason, cur.attempts + 1,
+                               cur.first_failure_ms ? cur.first_failure_ms : now, now);
+          spdlog::warn("sink {}: event {} (seq {}) moved to dead letters: {}", sink_.name, events[i].id, events[i].seq,
+                       reason);
           cur = cursor_at(events[i].seq);
           advanced_to = cur.seq;
           continue;

@@ -22,7 +22,7 @@ namespace minyi {
 
 struct RetryPolicy {
   size_t batch_max = 100;
-  int64_t max_attempts = 20;  // 0 = unlimited
+  int64_t max_attempts = 20;                // 0 = unlimited
   int64_t max_age_ms = 24LL * 3600 * 1000;  // 0 = unlimited
   int64_t backoff_initial_ms = 500;
   int64_t backoff_max_ms = 5 * 60 * 1000;

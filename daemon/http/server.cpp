@@ -2,6 +2,9 @@
 // on_x completes it; every operation has a deadline; a strand per connection.
 #include "http/server.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -10,9 +13,6 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
-
-#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -32,11 +32,21 @@ std::string json_error(std::string_view code, std::string_view message, std::str
     std::string o;
     for (char c : s) {
       switch (c) {
-        case '"': o += "\\\""; break;
-        case '\\': o += "\\\\"; break;
-        case '\n': o += "\\n"; break;
-        case '\r': o += "\\r"; break;
-        case '\t': o += "\\t"; break;
+        case '"':
+          o += "\\\"";
+          break;
+        case '\\':
+          o += "\\\\";
+          break;
+        case '\n':
+          o += "\\n";
+          break;
+        case '\r':
+          o += "\\r";
+          break;
+        case '\t':
+          o += "\\t";
+          break;
         default:
           if (static_cast<unsigned char>(c) < 0x20) {
             char buf[8];
@@ -124,9 +134,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (srv_.stopping) return close();
     if (buffer_.size() > 0) return do_read_header();
     stream_.expires_after(srv_.opts.idle_timeout);
-    stream_.async_read_some(buffer_.prepare(8192), [self = shared_from_this()](beast::error_code ec, size_t n) {
-      self->on_wait(ec, n);
-    });
+    stream_.async_read_some(buffer_.prepare(8192),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) { self->on_wait(ec, n); });
   }
   void on_wait(beast::error_code ec, size_t n) {
     if (ec) return close();  // idle timeout or the client went away: nothing to answer
@@ -140,9 +149,8 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(srv_.opts.body_limit);
     // The read deadline counts from the request's first byte and covers header and body.
     arm_read_deadline();
-    http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      self->on_header(ec);
-    });
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
   // Unlike tcp_stream's own expiry (which closes the socket), this only cancels the read,
   // so the client can still be told 408.
@@ -159,8 +167,7 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
   void on_header(beast::error_code ec) {
-    if (timed_out_)
-      return fail(408, "request_timeout", "the request header was not received within the read timeout");
+    if (timed_out_) return fail(408, "request_timeout", "the request header was not received within the read timeout");
     if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == net::error::eof ||
         ec == net::error::connection_reset)
       return close();  // the client went away; nobody to answer
@@ -177,8 +184,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (reject_status_ == 429)
       return fail(429, "too_many_connections", "this client has too many open connections; retry later", "1");
     if (srv_.stopping) return fail(503, "shutting_down", "the server is shutting down; retry later", "5");
-    bool wants_body = req.method() == http::verb::post || req.method() == http::verb::put ||
-                      req.method() == http::verb::patch;
+    bool wants_body =
+        req.method() == http::verb::post || req.method() == http::verb::put || req.method() == http::verb::patch;
     if (wants_body && !req.has_content_length() && !req.chunked())
       return fail(411, "length_required", "a request body needs a Content-Length header");
     if (auto len = parser_->content_length(); len && *len > srv_.opts.body_limit)
@@ -196,14 +203,12 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void do_read_body() {
-    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      self->on_body(ec);
-    });
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
   }
   void on_body(beast::error_code ec) {
     deadline_.cancel();
-    if (timed_out_)
-      return fail(408, "request_timeout", "the request body was not received within the read timeout");
+    if (timed_out_) return fail(408, "request_timeout", "the request body was not received within the read timeout");
     if (ec == http::error::body_limit)
       return fail(413, "body_too_large",
                   "the request body is larger than " + std::to_string(srv_.opts.body_limit) + " bytes");
@@ -226,7 +231,8 @@ class Session : public std::enable_shared_from_this<Session> {
       for (const auto& [meth, r] : it->second) allow += (allow.empty() ? "" : ", ") + meth;
       HttpResponseData out;
       out.status = 405;
-      out.body = json_error("method_not_allowed", std::string(req.method_string()) + " is not allowed here; use " + allow);
+      out.body =
+          json_error("method_not_allowed", std::string(req.method_string()) + " is not allowed here; use " + allow);
       out.headers.emplace_back("Allow", allow);
       return do_write(std::move(out), false);
     }
@@ -296,7 +302,8 @@ class Session : public std::enable_shared_from_this<Session> {
     res_->keep_alive(keep_alive && !close_after && !srv_.stopping);
     res_->prepare_payload();
     stream_.expires_after(srv_.opts.read_timeout);
-    http::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
+    http::async_write(stream_, *res_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
   }
   void on_write(beast::error_code ec) {
     if (counted_) {
@@ -329,7 +336,8 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 void HttpServer::Impl::do_accept() {
-  acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) { on_accept(ec, std::move(s)); });
+  acceptor->async_accept(net::make_strand(ioc),
+                         [this](beast::error_code ec, tcp::socket s) { on_accept(ec, std::move(s)); });
 }
 
 void HttpServer::Impl::on_accept(beast::error_code ec, tcp::socket socket) {

@@ -116,8 +116,10 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
   if (rec.submitted_at) w.field("submitted_at", *rec.submitted_at);
   if (!title.empty()) w.field("title", title);
   w.field("content", content);
-  if (d.contains("language")) w.field("language", d["language"].get_ref<const std::string&>());
-  else if (has_cjk(content) || has_cjk(title)) w.field("language", "zh-Hans");
+  if (d.contains("language"))
+    w.field("language", d["language"].get_ref<const std::string&>());
+  else if (has_cjk(content) || has_cjk(title))
+    w.field("language", "zh-Hans");
   if (d.contains("kind")) w.field("kind", d["kind"].get_ref<const std::string&>());
   if (d.contains("category")) w.raw_field("category", d["category"].dump());
 
@@ -183,8 +185,9 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
   }
   w.end_array();
   if (d.contains("extras")) w.raw_field("extras", d["extras"].dump());
-  w.raw_field("dedup",
-              R"({"status":"new","duplicate_of":null,"cluster_id":null,"cluster_size":1,"score":null,"reason":null,"algorithm":null})");
+  w.raw_field(
+      "dedup",
+      R"({"status":"new","duplicate_of":null,"cluster_id":null,"cluster_size":1,"score":null,"reason":null,"algorithm":null})");
   w.end_object();
   return rec;
 }

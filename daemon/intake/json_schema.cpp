@@ -2,7 +2,6 @@
 #include "intake/json_schema.hpp"
 
 #include <nlohmann/json.hpp>
-
 #include <regex>
 
 #include "core/timefmt.hpp"
@@ -25,19 +24,27 @@ bool has_type(const json& v, const std::string& t) {
   if (t == "string") return v.is_string();
   if (t == "boolean") return v.is_boolean();
   if (t == "null") return v.is_null();
-  if (t == "integer") return v.is_number_integer() || (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>())));
+  if (t == "integer")
+    return v.is_number_integer() ||
+           (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>())));
   if (t == "number") return v.is_number();
   return false;
 }
 
 std::string type_of(const json& v) {
   switch (v.type()) {
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::null: return "null";
-    default: return "a number";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::null:
+      return "null";
+    default:
+      return "a number";
   }
 }
 
@@ -71,9 +78,9 @@ std::optional<SchemaViolation> check(const json& s, const json& v, const std::st
   if (v.is_string()) {
     const auto& str = v.get_ref<const std::string&>();
     if (auto m = s.find("minLength"); m != s.end() && code_points(str) < m->get<size_t>())
-      return SchemaViolation{path, m->get<size_t>() == 1 ? "missing_field" : "invalid_value",
-                             name + (m->get<size_t>() == 1 ? " must not be empty"
-                                                           : " must be at least " + m->dump() + " characters")};
+      return SchemaViolation{
+          path, m->get<size_t>() == 1 ? "missing_field" : "invalid_value",
+          name + (m->get<size_t>() == 1 ? " must not be empty" : " must be at least " + m->dump() + " characters")};
     if (auto m = s.find("maxLength"); m != s.end() && code_points(str) > m->get<size_t>())
       return SchemaViolation{path, "too_long", name + " is longer than " + m->dump() + " characters"};
     if (auto f = s.find("format"); f != s.end() && *f == "date-time" && !parse_rfc3339(str))
@@ -101,7 +108,9 @@ std::optional<SchemaViolation> check(const json& s, const json& v, const std::st
       if (props != s.end())
         if (auto p = props->find(it.key()); p != props->end()) sub = &*p;
       if (!sub) {
-        if (closed) return SchemaViolation{child(path, it.key()), "unknown_field", "unknown field '" + child(path, it.key()) + "'"};
+        if (closed)
+          return SchemaViolation{child(path, it.key()), "unknown_field",
+                                 "unknown field '" + child(path, it.key()) + "'"};
         continue;
       }
       if (auto r = check(*sub, it.value(), child(path, it.key()))) return r;

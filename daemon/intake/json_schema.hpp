@@ -3,9 +3,8 @@
 // (code points), minimum/maximum, maxItems, pattern, and format "date-time".
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
-
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 

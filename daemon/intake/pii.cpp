@@ -19,8 +19,7 @@ namespace minyi {
 std::string load_or_create_pii_key(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    if (errno != ENOENT)
-      throw std::runtime_error("cannot read PII key file '" + path + "': " + std::strerror(errno));
+    if (errno != ENOENT) throw std::runtime_error("cannot read PII key file '" + path + "': " + std::strerror(errno));
     std::error_code ec;
     auto parent = std::filesystem::path(path).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent, ec);
@@ -47,8 +46,10 @@ std::string canonical_phone(std::string_view phone) {
   std::string digits;
   for (char c : phone)
     if (c >= '0' && c <= '9') digits.push_back(c);
-  if (digits.size() == 15 && digits.rfind("0086", 0) == 0) digits.erase(0, 4);
-  else if (digits.size() == 13 && digits.rfind("86", 0) == 0) digits.erase(0, 2);
+  if (digits.size() == 15 && digits.rfind("0086", 0) == 0)
+    digits.erase(0, 4);
+  else if (digits.size() == 13 && digits.rfind("86", 0) == 0)
+    digits.erase(0, 2);
   return digits;
 }
 

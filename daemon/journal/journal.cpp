@@ -152,8 +152,8 @@ struct Journal::Statements {
         insert_dead(db,
                     "INSERT OR IGNORE INTO dead_letters(sink, event_seq, event_id, event_type, reason, attempts, "
                     "first_failure_ms, dead_at_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)") {}
-  sql::Stmt find_key, insert_key, insert_raw, find_attachment, insert_attachment, insert_suggestion, insert_event, set_checkpoint,
-      insert_quarantine, cursor_advance, cursor_failure, insert_dead;
+  sql::Stmt find_key, insert_key, insert_raw, find_attachment, insert_attachment, insert_suggestion, insert_event,
+      set_checkpoint, insert_quarantine, cursor_advance, cursor_failure, insert_dead;
 };
 
 Journal::Journal(JournalOptions opts) : opts_(std::move(opts)) {
@@ -246,12 +246,15 @@ void Journal::enqueue(std::function<void(sql::Db&)> apply, std::function<void(st
 void Journal::enqueue_and_wait(std::function<void(sql::Db&)> apply, bool bounded) {
   std::promise<void> done;
   auto fut = done.get_future();
-  enqueue(std::move(apply),
-          [&done](std::exception_ptr e) {
-            if (e) done.set_exception(e);
-            else done.set_value();
-          },
-          bounded);
+  enqueue(
+      std::move(apply),
+      [&done](std::exception_ptr e) {
+        if (e)
+          done.set_exception(e);
+        else
+          done.set_value();
+      },
+      bounded);
   fut.get();
 }
 
@@ -328,7 +331,11 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
   }
   // Raw payloads are appended in arrival order (a rowid table): a random-key B-tree over
   // SHA-256 would make every insert touch a random page.
-  s.insert_raw.bind(1, rec.raw_sha256).bind(2, rec.raw_content_type).bind_blob(3, rec.raw).bind(4, rec.received_at).run();
+  s.insert_raw.bind(1, rec.raw_sha256)
+      .bind(2, rec.raw_content_type)
+      .bind_blob(3, rec.raw)
+      .bind(4, rec.received_at)
+      .run();
   int64_t raw_id = sqlite3_last_insert_rowid(db.get());
   for (const auto& a : rec.attachments) {
     s.find_attachment.bind(1, a.sha256);
@@ -376,7 +383,8 @@ void Journal::submit_async(JournalRecord rec, std::function<void(JournalResult)>
               try {
                 std::rethrow_exception(e);
               } catch (const std::exception& ex) {
-                spdlog::error("journal {}: storing suggestion {} failed: {}", opts_.path, st->rec.suggestion_id, ex.what());
+                spdlog::error("journal {}: storing suggestion {} failed: {}", opts_.path, st->rec.suggestion_id,
+                              ex.what());
                 st->done({JournalOutcome::Failed, "", ex.what()});
               }
             },
@@ -469,9 +477,7 @@ void Journal::stop() {
   }
   cv_.notify_all();
   checkpoint_cv_.notify_all();
-  {
-    std::lock_guard lock(seq_mu_);
-  }
+  { std::lock_guard lock(seq_mu_); }
   seq_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
   if (checkpointer_.joinable()) checkpointer_.join();
@@ -484,19 +490,20 @@ void Journal::stop() {
   }
 }
 
-JournalReader::JournalReader(const std::string& path)
-    : db_(std::make_unique<sql::Db>(path, SQLITE_OPEN_READONLY)) {
+JournalReader::JournalReader(const std::string& path) : db_(std::make_unique<sql::Db>(path, SQLITE_OPEN_READONLY)) {
   tune(*db_, false, false);
 }
 JournalReader::~JournalReader() = default;
 
 std::vector<EventRow> JournalReader::events_after(int64_t seq, size_t limit) {
-  sql::Stmt q(db_->get(),
-              "SELECT e.seq, e.id, e.type, e.subject, e.time, COALESCE(e.data, s.doc) FROM events e "
-              "LEFT JOIN suggestions s ON e.data IS NULL AND s.id = e.subject WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2");
+  sql::Stmt q(
+      db_->get(),
+      "SELECT e.seq, e.id, e.type, e.subject, e.time, COALESCE(e.data, s.doc) FROM events e "
+      "LEFT JOIN suggestions s ON e.data IS NULL AND s.id = e.subject WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2");
   q.bind(1, seq).bind(2, static_cast<int64_t>(limit));
   std::vector<EventRow> out;
-  while (q.step()) out.push_back({q.col_int(0), q.col_text(1), q.col_text(2), q.col_text(3), q.col_text(4), q.col_text(5)});
+  while (q.step())
+    out.push_back({q.col_int(0), q.col_text(1), q.col_text(2), q.col_text(3), q.col_text(4), q.col_text(5)});
   return out;
 }
 

@@ -55,8 +55,8 @@ struct EventRow {
 };
 
 struct SinkCursor {
-  int64_t seq = 0;           // last event handled (delivered or dead-lettered)
-  int64_t attempts = 0;      // failed attempts for the event after seq
+  int64_t seq = 0;       // last event handled (delivered or dead-lettered)
+  int64_t attempts = 0;  // failed attempts for the event after seq
   int64_t first_failure_ms = 0;
   int64_t next_attempt_ms = 0;
   std::string last_error;
@@ -144,7 +144,7 @@ class Journal {
   // connection; PASSIVE checkpoints never block the writer). Woken by commits.
   std::thread checkpointer_;
   std::condition_variable checkpoint_cv_;  // guarded by mu_
-  uint64_t commits_ = 0;                    // guarded by mu_
+  uint64_t commits_ = 0;                   // guarded by mu_
   // Highest committed event seq; seq_cv_ wakes dispatchers.
   std::atomic<int64_t> last_seq_{0};
   std::mutex seq_mu_;

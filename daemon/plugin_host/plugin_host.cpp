@@ -2,12 +2,12 @@
 #include "plugin_host/plugin_host.hpp"
 
 #include <dlfcn.h>
+#include <spdlog/spdlog.h>
 
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <set>
-#include <spdlog/spdlog.h>
 #include <sstream>
 
 namespace minyi {
@@ -36,7 +36,8 @@ std::unique_ptr<LoadedPlugin> PluginRegistry::load_file(const std::string& file,
   };
   auto entry = reinterpret_cast<minyi_plugin_entry_fn>(::dlsym(h, MINYI_PLUGIN_ENTRY_SYMBOL));
   if (!entry)
-    return fail("plugin " + file + " does not export " MINYI_PLUGIN_ENTRY_SYMBOL
+    return fail("plugin " + file +
+                " does not export " MINYI_PLUGIN_ENTRY_SYMBOL
                 " — it is not a minyi plugin; remove it from the plugin path or build it with MINYI_PLUGIN()");
   const minyi_plugin_descriptor_t* d = entry();
   if (!d) return fail("plugin " + file + ": " MINYI_PLUGIN_ENTRY_SYMBOL " returned no descriptor");
@@ -59,7 +60,8 @@ std::unique_ptr<LoadedPlugin> PluginRegistry::load_file(const std::string& file,
   if (!desc.name || !*desc.name) return fail("plugin " + file + " has no name in its descriptor");
   std::string who = "plugin " + file + " ('" + desc.name + "')";
   if (desc.kind != MINYI_KIND_SOURCE && desc.kind != MINYI_KIND_SINK)
-    return fail(who + " declares unknown kind " + std::to_string(desc.kind) + "; use MINYI_KIND_SOURCE or MINYI_KIND_SINK");
+    return fail(who + " declares unknown kind " + std::to_string(desc.kind) +
+                "; use MINYI_KIND_SOURCE or MINYI_KIND_SINK");
   auto missing = [&](const char* field) {
     return fail(who + " does not provide the required callback " + field + "; implement it and rebuild");
   };
@@ -148,8 +150,9 @@ std::string describe_plugin(const LoadedPlugin& p) {
   o << "file: " << p.file << "\n";
   o << "abi:  " << d.abi_major << "." << d.abi_minor << "\n";
   o << "\nconfiguration keys (besides the host keys: "
-    << (d.kind == MINYI_KIND_SOURCE ? "name, plugin, enabled, poll_interval"
-                                    : "name, plugin, enabled, batch_max, max_attempts, max_age, backoff_initial, backoff_max")
+    << (d.kind == MINYI_KIND_SOURCE
+            ? "name, plugin, enabled, poll_interval"
+            : "name, plugin, enabled, batch_max, max_attempts, max_age, backoff_initial, backoff_max")
     << "):\n";
   if (p.specs.empty()) o << "  (none)\n";
   for (const auto& s : p.specs) {
@@ -228,9 +231,12 @@ int32_t api_config_bool(minyi_host_t* h, const char* key, int32_t* out) {
 int32_t api_config_double(minyi_host_t* h, const char* key, double* out) {
   auto* v = cfg(h, key);
   if (!v) return 1;
-  if (v->type == MINYI_CFG_DOUBLE) *out = v->d;
-  else if (v->type == MINYI_CFG_INT) *out = static_cast<double>(v->i);
-  else return 1;
+  if (v->type == MINYI_CFG_DOUBLE)
+    *out = v->d;
+  else if (v->type == MINYI_CFG_INT)
+    *out = static_cast<double>(v->i);
+  else
+    return 1;
   return 0;
 }
 size_t api_config_items(minyi_host_t* h, const char* key) {
@@ -273,12 +279,11 @@ void api_http_finish(minyi_http_response_t* r) {
 }
 
 const minyi_host_api_t kApi = {
-    MINYI_ABI_MAJOR,     MINYI_ABI_MINOR,    sizeof(minyi_host_api_t), api_log,
-    api_submit,          api_quarantine,     api_checkpoint_get,       api_checkpoint_set,
-    api_counter_add,     api_clock,          api_config_string,        api_config_int,
-    api_config_bool,     api_config_double,  api_config_items,         api_config_item,
-    api_route_add,       api_http_respond,   api_http_header,          api_instance_name,
-    api_stopping,        api_submit_async,   api_http_defer,           api_http_finish,
+    MINYI_ABI_MAJOR,   MINYI_ABI_MINOR,    sizeof(minyi_host_api_t), api_log,           api_submit,
+    api_quarantine,    api_checkpoint_get, api_checkpoint_set,       api_counter_add,   api_clock,
+    api_config_string, api_config_int,     api_config_bool,          api_config_double, api_config_items,
+    api_config_item,   api_route_add,      api_http_respond,         api_http_header,   api_instance_name,
+    api_stopping,      api_submit_async,   api_http_defer,           api_http_finish,
 };
 
 }  // namespace
@@ -302,8 +307,8 @@ void minyi_host_t::create() {
   char err[1024] = {0};
   instance = plugin->desc.minyi_on_create(this, minyi::host_api(), err, sizeof err);
   if (!instance)
-    throw std::runtime_error("instance '" + name + "' (plugin " + plugin->desc.name + ") failed to start: " +
-                             (err[0] ? err : "no reason given"));
+    throw std::runtime_error("instance '" + name + "' (plugin " + plugin->desc.name +
+                             ") failed to start: " + (err[0] ? err : "no reason given"));
 }
 
 void minyi_host_t::destroy() {

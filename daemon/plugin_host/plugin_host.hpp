@@ -5,8 +5,8 @@
 #include <minyi/plugin.h>
 
 #include <atomic>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,8 +59,7 @@ class HostServices {
  public:
   virtual ~HostServices() = default;
   virtual void submit(minyi_host_t& inst, const minyi_submission_t& s, minyi_submit_result_t& r) = 0;
-  virtual void submit_async(minyi_host_t& inst, const minyi_submission_t& s, minyi_submit_done_fn done,
-                            void* ctx) = 0;
+  virtual void submit_async(minyi_host_t& inst, const minyi_submission_t& s, minyi_submit_done_fn done, void* ctx) = 0;
   virtual void quarantine(minyi_host_t& inst, std::string_view raw, std::string_view content_type,
                           std::string_view reason) = 0;
   virtual std::optional<std::string> checkpoint_get(minyi_host_t& inst, const std::string& key) = 0;

@@ -11,7 +11,9 @@ Poller::Poller(minyi_host_t& source, int64_t interval_ms) : source_(source), int
 
 Poller::~Poller() { stop(); }
 
-void Poller::start() { thread_ = std::thread([this] { run(); }); }
+void Poller::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void Poller::stop() {
   {

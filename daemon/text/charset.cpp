@@ -26,7 +26,7 @@ struct ConvCounter {
 // To-Unicode error callback: counts bad sequences, writes U+FFFD, and for GB18030 turns a
 // lone 0x80 into '€' as GBK does.
 void on_bad_bytes(const void* context, UConverterToUnicodeArgs* args, const char* units, int32_t length,
-                              UConverterCallbackReason reason, UErrorCode* err) {
+                  UConverterCallbackReason reason, UErrorCode* err) {
   if (reason != UCNV_ILLEGAL && reason != UCNV_UNASSIGNED && reason != UCNV_IRREGULAR) return;
   auto* counter = static_cast<ConvCounter*>(const_cast<void*>(context));
   *err = U_ZERO_ERROR;
@@ -96,9 +96,7 @@ std::string lower(std::string_view s) {
   return o;
 }
 
-DecodedText from_attempt(Attempt a, const char* charset) {
-  return DecodedText{std::move(a.utf8), charset, a.bad};
-}
+DecodedText from_attempt(Attempt a, const char* charset) { return DecodedText{std::move(a.utf8), charset, a.bad}; }
 
 }  // namespace
 

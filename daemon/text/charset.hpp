@@ -9,9 +9,9 @@
 namespace minyi {
 
 struct DecodedText {
-  std::string utf8;          // the text, valid UTF-8, without a byte-order mark
-  std::string charset;       // "utf-8", "gb18030", "big5", "utf-16le", "utf-16be"
-  size_t replacements = 0;   // undecodable sequences replaced by U+FFFD
+  std::string utf8;         // the text, valid UTF-8, without a byte-order mark
+  std::string charset;      // "utf-8", "gb18030", "big5", "utf-16le", "utf-16be"
+  size_t replacements = 0;  // undecodable sequences replaced by U+FFFD
   bool replaced() const { return replacements > 0; }
 };
 

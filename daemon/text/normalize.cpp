@@ -78,7 +78,8 @@ std::string normalize_for_matching(std::string_view utf8, const MatchTextOptions
   UErrorCode ec = U_ZERO_ERROR;
   const icu::Normalizer2* nfkc_cf = icu::Normalizer2::getNFKCCasefoldInstance(ec);
   if (U_FAILURE(ec)) throw std::runtime_error("ICU NFKC_Casefold normalizer unavailable");
-  icu::UnicodeString in = icu::UnicodeString::fromUTF8(icu::StringPiece(utf8.data(), static_cast<int32_t>(utf8.size())));
+  icu::UnicodeString in =
+      icu::UnicodeString::fromUTF8(icu::StringPiece(utf8.data(), static_cast<int32_t>(utf8.size())));
   icu::UnicodeString folded = nfkc_cf->normalize(in, ec);
   if (U_FAILURE(ec)) throw std::runtime_error("ICU NFKC_Casefold normalization failed");
 

@@ -1,13 +1,13 @@
 // channel_web: the "minyi web intake v1" format over HTTP POST (JSON or URL-encoded form),
 // with an optional HMAC-SHA256 request signature. See docs/channels/web.md.
-#include <minyi/plugin.hpp>
-#include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include <array>
 #include <cstdlib>
+#include <minyi/plugin.hpp>
+#include <nlohmann/json.hpp>
 #include <set>
 
 namespace {
@@ -46,7 +46,11 @@ bool valid_utf8(std::string_view s) {
   size_t i = 0, n = s.size();
   while (i < n) {
     unsigned char c = p[i];
-    size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    size_t len = c < 0x80                   ? 1
+                 : (c >= 0xC2 && c <= 0xDF) ? 2
+                 : (c >= 0xE0 && c <= 0xEF) ? 3
+                 : (c >= 0xF0 && c <= 0xF4) ? 4
+                                            : 0;
     if (!len || i + len > n) return false;
     for (size_t k = 1; k < len; ++k)
       if ((p[i + k] & 0xC0) != 0x80) return false;
@@ -81,8 +85,8 @@ struct BadRequest {
 };
 
 // Fields of the web intake v1 format (a subset of the draft).
-const std::set<std::string> kTop = {"title", "content", "submitter", "location", "submitted_at", "external_id",
-                                    "attachments"};
+const std::set<std::string> kTop = {"title",        "content",     "submitter",  "location",
+                                    "submitted_at", "external_id", "attachments"};
 const std::set<std::string> kSubmitter = {"name", "phone", "email", "id_number"};
 const std::set<std::string> kLocation = {"text", "lat", "lon"};
 const std::set<std::string> kAttachment = {"url", "data_base64", "filename", "content_type"};

@@ -4,12 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <minyi/plugin.hpp>
-
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <minyi/plugin.hpp>
 
 #include "cloudevent.hpp"
 

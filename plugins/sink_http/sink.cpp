@@ -6,12 +6,11 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include <minyi/plugin.hpp>
-
 #include <algorithm>
 #include <array>
 #include <cstring>
 #include <ctime>
+#include <minyi/plugin.hpp>
 
 #include "cloudevent.hpp"
 
@@ -23,7 +22,8 @@ const std::array<minyi_config_entry_t, 14> kConfig = {{
      "structured (application/cloudevents+json), binary (ce-* headers, JSON data body) or batch "
      "(application/cloudevents-batch+json, one request per batch)",
      "structured|binary|batch"},
-    {"secret", MINYI_CFG_STRING, nullptr, 0, "when set, requests carry \"sha256=<hex HMAC-SHA256(secret, body)>\"", nullptr},
+    {"secret", MINYI_CFG_STRING, nullptr, 0, "when set, requests carry \"sha256=<hex HMAC-SHA256(secret, body)>\"",
+     nullptr},
     {"signature_header", MINYI_CFG_STRING, "X-Minyi-Signature", 0, "header that carries the signature", nullptr},
     {"timeout", MINYI_CFG_DURATION, "10s", 0, "whole-request timeout", nullptr},
     {"connect_timeout", MINYI_CFG_DURATION, "5s", 0, "TCP/TLS connect timeout", nullptr},
@@ -31,7 +31,8 @@ const std::array<minyi_config_entry_t, 14> kConfig = {{
     {"ca_file", MINYI_CFG_STRING, nullptr, 0, "CA bundle (PEM) instead of the system store", nullptr},
     {"client_cert", MINYI_CFG_STRING, nullptr, 0, "client certificate (PEM) for mutual TLS", nullptr},
     {"client_key", MINYI_CFG_STRING, nullptr, 0, "client private key (PEM) for mutual TLS", nullptr},
-    {"headers", MINYI_CFG_STRING_MAP, nullptr, 0, "extra request headers, e.g. {Authorization: \"Bearer ${env:TOKEN}\"}", nullptr},
+    {"headers", MINYI_CFG_STRING_MAP, nullptr, 0,
+     "extra request headers, e.g. {Authorization: \"Bearer ${env:TOKEN}\"}", nullptr},
     {"source", MINYI_CFG_STRING, "/minyi", 0, "CloudEvents 'source' attribute", nullptr},
     {"max_retry_after", MINYI_CFG_DURATION, "1h", 0, "longest Retry-After honoured", nullptr},
     {"user_agent", MINYI_CFG_STRING, "minyi-sink-http/1.0", 0, "User-Agent header", nullptr},
@@ -142,12 +143,10 @@ class HttpSink {
         return;
       }
       if (mode_ == "binary") {
-        std::vector<std::string> ce = {"ce-specversion: 1.0",
-                                       "ce-id: " + sv(ev.id),
-                                       "ce-source: " + source_,
-                                       "ce-type: " + minyi::plugins::cloudevent_type(sv(ev.type)),
-                                       "ce-subject: " + sv(ev.subject),
-                                       "ce-time: " + sv(ev.time)};
+        std::vector<std::string> ce = {
+            "ce-specversion: 1.0",           "ce-id: " + sv(ev.id),
+            "ce-source: " + source_,         "ce-type: " + minyi::plugins::cloudevent_type(sv(ev.type)),
+            "ce-subject: " + sv(ev.subject), "ce-time: " + sv(ev.time)};
         post(sv(ev.data), "application/json; charset=utf-8", sv(ev.id), ce, results[i]);
       } else {
         post(minyi::plugins::cloudevent_json(ev, source_), "application/cloudevents+json; charset=utf-8", sv(ev.id), {},

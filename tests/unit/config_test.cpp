@@ -1,11 +1,11 @@
 // Configuration parsing: substitution, validation messages with file:line:column.
+#include "config/config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-
-#include "config/config.hpp"
 
 namespace minyi {
 
@@ -80,8 +80,8 @@ TEST(Config, EnvAndFileSubstitution) {
 }
 
 TEST(Config, PluginKeysAgainstTable) {
-  auto cfg = load_config_text("sinks:\n  - name: out\n    plugin: file\n    path: /x\n    fsyncc: always\n    max_size: 1KiB\n",
-                              "t.yaml", ".");
+  auto cfg = load_config_text(
+      "sinks:\n  - name: out\n    plugin: file\n    path: /x\n    fsyncc: always\n    max_size: 1KiB\n", "t.yaml", ".");
   std::vector<KeySpec> specs = {{"path", MINYI_CFG_STRING, std::nullopt, true, "file", {}},
                                 {"max_size", MINYI_CFG_SIZE, "10MB", false, "", {}},
                                 {"max_files", MINYI_CFG_INT, "3", false, "", {}},

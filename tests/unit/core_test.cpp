@@ -103,8 +103,9 @@ TEST(JsonWriter, EscapesAndNests) {
   w.end_array();
   w.raw_field("raw", R"({"x":null})");
   w.end_object();
-  EXPECT_EQ(out, "{\"text\":\"引号\\\"反斜杠\\\\换行\\n\\u0001控制\",\"list\":[{\"n\":30.75},{\"i\":-7,\"b\":false}],"
-                 "\"raw\":{\"x\":null}}");
+  EXPECT_EQ(out,
+            "{\"text\":\"引号\\\"反斜杠\\\\换行\\n\\u0001控制\",\"list\":[{\"n\":30.75},{\"i\":-7,\"b\":false}],"
+            "\"raw\":{\"x\":null}}");
   auto j = nlohmann::json::parse(out);
   EXPECT_EQ(j["text"], "引号\"反斜杠\\换行\n\x01控制");
 }

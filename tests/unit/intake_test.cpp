@@ -1,14 +1,15 @@
 // Intake: drafts become minyi.suggestion/1 documents; bad drafts are refused with a field.
+#include "intake/intake.hpp"
+
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "core/embedded.hpp"
 #include "core/ids.hpp"
 #include "dispatch/dispatcher.hpp"
-#include "intake/intake.hpp"
 
 namespace minyi {
 
@@ -16,11 +17,14 @@ using nlohmann::json;
 
 namespace {
 const IntakeSource kSrc{"portal", "web", "1.0.0", "web"};
-Intake make_intake() { return Intake("0123456789abcdef0123456789abcdef", [] { return int64_t{1'795'000'000'000}; }); }
+Intake make_intake() {
+  return Intake("0123456789abcdef0123456789abcdef", [] { return int64_t{1'795'000'000'000}; });
+}
 
 JournalRecord ok(const Intake& in, const std::string& draft) {
   auto r = in.prepare(kSrc, draft, draft, "application/json");
-  if (auto* rej = std::get_if<IntakeRejection>(&r)) ADD_FAILURE() << rej->code << " " << rej->field << " " << rej->message;
+  if (auto* rej = std::get_if<IntakeRejection>(&r))
+    ADD_FAILURE() << rej->code << " " << rej->field << " " << rej->message;
   return std::get<JournalRecord>(r);
 }
 IntakeRejection bad(const Intake& in, const std::string& draft) {

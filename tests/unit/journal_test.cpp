@@ -1,4 +1,6 @@
 // The journal: durability of acknowledged submissions, replays, group commit, migrations.
+#include "journal/journal.hpp"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -6,7 +8,6 @@
 #include <thread>
 
 #include "core/ids.hpp"
-#include "journal/journal.hpp"
 
 namespace minyi {
 
@@ -140,7 +141,10 @@ TEST_F(JournalTest, CheckpointsAndQuarantine) {
 }
 
 TEST_F(JournalTest, SchemaVersionIsRecordedAndNewerJournalsAreRefused) {
-  { Journal j({path_}); EXPECT_EQ(j.schema_version(), Journal::kSchemaVersion); }
+  {
+    Journal j({path_});
+    EXPECT_EQ(j.schema_version(), Journal::kSchemaVersion);
+  }
   EXPECT_EQ(count("schema_version"), Journal::kSchemaVersion);
   {
     sqlite3* db = nullptr;

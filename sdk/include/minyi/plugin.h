@@ -58,7 +58,7 @@ typedef enum minyi_plugin_kind_t {
 /* Types a plugin can declare for its configuration keys. */
 typedef enum minyi_config_type_t {
   MINYI_CFG_STRING = 1,
-  MINYI_CFG_INT = 2,      /* 64-bit signed */
+  MINYI_CFG_INT = 2, /* 64-bit signed */
   MINYI_CFG_BOOL = 3,
   MINYI_CFG_DOUBLE = 4,
   MINYI_CFG_DURATION = 5, /* "250ms", "30s", "5m", "2h", "30d" -> milliseconds (int) */
@@ -127,8 +127,9 @@ typedef struct minyi_submit_result_t {
 typedef void (*minyi_submit_done_fn)(void* ctx, const minyi_submit_result_t* result);
 
 /* Descriptor flags. */
-#define MINYI_FLAG_HTTP_NONBLOCKING 0x1u /* on_http never blocks: the host may call it on a
-                                            network thread; it must use submit_async */
+#define MINYI_FLAG_HTTP_NONBLOCKING                       \
+  0x1u /* on_http never blocks: the host may call it on a \
+          network thread; it must use submit_async */
 
 /* ---- sink kind ---- */
 
@@ -166,16 +167,13 @@ typedef struct minyi_host_api_t {
   void (*log)(minyi_host_t* host, minyi_log_level_t level, minyi_str_t message);
 
   /* Blocks until the submission is durable (or rejected/busy). */
-  int32_t (*submit)(minyi_host_t* host, const minyi_submission_t* submission,
-                    minyi_submit_result_t* result);
+  int32_t (*submit)(minyi_host_t* host, const minyi_submission_t* submission, minyi_submit_result_t* result);
   /* Stores input that could not be turned into a draft, with a reason. */
-  int32_t (*quarantine)(minyi_host_t* host, minyi_str_t raw, minyi_str_t content_type,
-                        minyi_str_t reason);
+  int32_t (*quarantine)(minyi_host_t* host, minyi_str_t raw, minyi_str_t content_type, minyi_str_t reason);
 
   /* Copies the checkpoint into buf (up to cap bytes) and stores its full size in *size.
    * Returns 0 if found, 1 if absent. Call again with a larger buffer if *size > cap. */
-  int32_t (*checkpoint_get)(minyi_host_t* host, minyi_str_t key, char* buf, size_t cap,
-                            size_t* size);
+  int32_t (*checkpoint_get)(minyi_host_t* host, minyi_str_t key, char* buf, size_t cap, size_t* size);
   /* Durable when it returns. */
   int32_t (*checkpoint_set)(minyi_host_t* host, minyi_str_t key, minyi_str_t value);
 
@@ -199,8 +197,7 @@ typedef struct minyi_host_api_t {
   int32_t (*route_add)(minyi_host_t* host, const char* method, const char* path);
 
   /* During on_http: set the response. Copies its arguments. */
-  void (*http_respond)(minyi_http_response_t* response, int32_t status, minyi_str_t content_type,
-                       minyi_str_t body);
+  void (*http_respond)(minyi_http_response_t* response, int32_t status, minyi_str_t content_type, minyi_str_t body);
   void (*http_header)(minyi_http_response_t* response, minyi_str_t name, minyi_str_t value);
 
   /* Instance name as configured (e.g. "portal"). */
@@ -213,8 +210,7 @@ typedef struct minyi_host_api_t {
   /* Like submit, but returns at once. The submission is copied before it returns; done(ctx,
    * result) is called exactly once when the outcome is known — possibly before submit_async
    * returns (rejections, busy), otherwise on a host thread after the commit. */
-  void (*submit_async)(minyi_host_t* host, const minyi_submission_t* submission, minyi_submit_done_fn done,
-                       void* ctx);
+  void (*submit_async)(minyi_host_t* host, const minyi_submission_t* submission, minyi_submit_done_fn done, void* ctx);
   /* During on_http: keep the response open after on_http returns. It must then be completed
    * exactly once with http_respond followed by http_finish, from any thread. */
   void (*http_defer)(minyi_http_response_t* response);
@@ -223,8 +219,8 @@ typedef struct minyi_host_api_t {
 
 /* The descriptor a plugin exports. OWNERSHIP: static storage in the plugin. */
 typedef struct minyi_plugin_descriptor_t {
-  uint32_t abi_major; /* MINYI_ABI_MAJOR the plugin was built against */
-  uint32_t abi_minor; /* MINYI_ABI_MINOR the plugin was built against */
+  uint32_t abi_major;   /* MINYI_ABI_MAJOR the plugin was built against */
+  uint32_t abi_minor;   /* MINYI_ABI_MINOR the plugin was built against */
   uint32_t struct_size; /* sizeof(minyi_plugin_descriptor_t) at build time */
 
   const char* name;        /* unique plugin name, e.g. "web", "file" */
@@ -237,8 +233,7 @@ typedef struct minyi_plugin_descriptor_t {
   size_t config_count;
 
   /* Required. Returns the instance, or NULL after writing a message into err. */
-  void* (*minyi_on_create)(minyi_host_t* host, const minyi_host_api_t* api, char* err,
-                           size_t err_cap);
+  void* (*minyi_on_create)(minyi_host_t* host, const minyi_host_api_t* api, char* err, size_t err_cap);
   /* Required. */
   void (*minyi_on_destroy)(void* instance);
   /* Optional: called when the host starts / stops the instance. */
@@ -246,15 +241,13 @@ typedef struct minyi_plugin_descriptor_t {
   void (*minyi_on_stop)(void* instance);
 
   /* Sources: at least one of on_http / on_poll. */
-  void (*minyi_on_http)(void* instance, const minyi_http_request_t* request,
-                        minyi_http_response_t* response);
+  void (*minyi_on_http)(void* instance, const minyi_http_request_t* request, minyi_http_response_t* response);
   /* Called by the host every poll_interval_ms (instance key `poll_interval` overrides). */
   int32_t (*minyi_on_poll)(void* instance);
   int64_t poll_interval_ms;
 
   /* Sinks: required. Delivers events[0..count) and fills results[0..count). */
-  void (*minyi_on_deliver)(void* instance, const minyi_event_t* events, size_t count,
-                           minyi_delivery_result_t* results);
+  void (*minyi_on_deliver)(void* instance, const minyi_event_t* events, size_t count, minyi_delivery_result_t* results);
 
   uint32_t flags; /* MINYI_FLAG_* */
 } minyi_plugin_descriptor_t;

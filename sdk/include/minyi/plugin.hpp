@@ -30,7 +30,8 @@ inline minyi_str_t view(std::string_view s) { return {s.data(), s.size()}; }
 inline std::string_view view(minyi_str_t s) { return {s.data ? s.data : "", s.size}; }
 
 // Copies text into a fixed C buffer, always NUL-terminated.
-template <size_t N> void copy_to(char (&dst)[N], std::string_view src) {
+template <size_t N>
+void copy_to(char (&dst)[N], std::string_view src) {
   size_t n = src.size() < N - 1 ? src.size() : N - 1;
   std::memcpy(dst, src.data(), n);
   dst[n] = '\0';
@@ -73,7 +74,8 @@ class Host {
     return {static_cast<minyi_submit_status_t>(r.status), r.id, r.code, r.field, r.reason};
   }
   // Returns at once; `done` runs exactly once with the outcome (maybe before this returns).
-  template <class F> void submit_async(const Submission& s, F done) const {
+  template <class F>
+  void submit_async(const Submission& s, F done) const {
     minyi_submission_t sub{};
     sub.struct_size = sizeof sub;
     sub.draft_json = view(s.draft_json);
@@ -172,8 +174,7 @@ class HttpRequest {
       std::string_view n = view(r_->headers[i].name);
       if (n.size() != name.size()) continue;
       bool eq = true;
-      for (size_t k = 0; k < n.size() && eq; ++k)
-        eq = (n[k] | 0x20) == (name[k] | 0x20);
+      for (size_t k = 0; k < n.size() && eq; ++k) eq = (n[k] | 0x20) == (name[k] | 0x20);
       if (eq) return view(r_->headers[i].value);
     }
     return std::nullopt;
@@ -206,7 +207,8 @@ class HttpResponse {
 
 namespace detail {
 
-template <class P> struct Shim {
+template <class P>
+struct Shim {
   static void* create(minyi_host_t* h, const minyi_host_api_t* api, char* err, size_t cap) {
     auto fail = [&](std::string_view msg) -> void* {
       if (cap > 0) {
@@ -226,7 +228,7 @@ template <class P> struct Shim {
   }
   static void destroy(void* p) { delete static_cast<P*>(p); }
   static int32_t start(void* p) {
-    if constexpr (requires(P& x) { x.start(); }) {
+    if constexpr (requires(P & x) { x.start(); }) {
       try {
         static_cast<P*>(p)->start();
       } catch (...) {
@@ -236,7 +238,7 @@ template <class P> struct Shim {
     return 0;
   }
   static void stop(void* p) {
-    if constexpr (requires(P& x) { x.stop(); }) {
+    if constexpr (requires(P & x) { x.stop(); }) {
       try {
         static_cast<P*>(p)->stop();
       } catch (...) {
@@ -244,7 +246,7 @@ template <class P> struct Shim {
     }
   }
   static void http(void* p, const minyi_http_request_t* req, minyi_http_response_t* resp) {
-    if constexpr (requires(P& x, const HttpRequest& rq, HttpResponse& rs) { x.on_http(rq, rs); }) {
+    if constexpr (requires(P & x, const HttpRequest& rq, HttpResponse& rs) { x.on_http(rq, rs); }) {
       HttpResponse out(static_cast<P*>(p)->host().api(), resp);
       try {
         static_cast<P*>(p)->on_http(HttpRequest(req), out);
@@ -256,7 +258,7 @@ template <class P> struct Shim {
     }
   }
   static int32_t poll(void* p) {
-    if constexpr (requires(P& x) { x.on_poll(); }) {
+    if constexpr (requires(P & x) { x.on_poll(); }) {
       try {
         return static_cast<P*>(p)->on_poll() ? 0 : -1;
       } catch (...) {
@@ -266,7 +268,7 @@ template <class P> struct Shim {
     return 0;
   }
   static void deliver(void* p, const minyi_event_t* ev, size_t n, minyi_delivery_result_t* res) {
-    if constexpr (requires(P& x, std::span<const minyi_event_t> e, std::span<minyi_delivery_result_t> r) {
+    if constexpr (requires(P & x, std::span<const minyi_event_t> e, std::span<minyi_delivery_result_t> r) {
                     x.deliver(e, r);
                   }) {
       try {
@@ -281,14 +283,16 @@ template <class P> struct Shim {
   }
 
   static constexpr bool nonblocking_http = requires { requires P::nonblocking_http; };
-  static constexpr bool has_http = requires(P& x, const HttpRequest& rq, HttpResponse& rs) { x.on_http(rq, rs); };
-  static constexpr bool has_poll = requires(P& x) { x.on_poll(); };
+  static constexpr bool has_http = requires(P & x, const HttpRequest& rq, HttpResponse& rs) { x.on_http(rq, rs); };
+  static constexpr bool has_poll = requires(P & x) { x.on_poll(); };
   static constexpr bool has_deliver =
-      requires(P& x, std::span<const minyi_event_t> e, std::span<minyi_delivery_result_t> r) { x.deliver(e, r); };
+      requires(P & x, std::span<const minyi_event_t> e, std::span<minyi_delivery_result_t> r) {
+    x.deliver(e, r);
+  };
 
   static minyi_plugin_descriptor_t make(const char* name, const char* version, const char* description,
-                                        minyi_plugin_kind_t kind, const char* channel,
-                                        const minyi_config_entry_t* cfg, size_t cfg_count, int64_t poll_ms) {
+                                        minyi_plugin_kind_t kind, const char* channel, const minyi_config_entry_t* cfg,
+                                        size_t cfg_count, int64_t poll_ms) {
     minyi_plugin_descriptor_t d{};
     d.abi_major = MINYI_ABI_MAJOR;
     d.abi_minor = MINYI_ABI_MINOR;
@@ -318,9 +322,9 @@ template <class P> struct Shim {
 
 // Emits the entry symbol for plugin class CLASS. CONFIG is a C array of minyi_config_entry_t
 // (or a std::array). The class must expose `const minyi::Host& host() const` for on_http.
-#define MINYI_PLUGIN(CLASS, KIND, NAME, VERSION, DESCRIPTION, CHANNEL, CONFIG, POLL_MS)                  \
-  extern "C" MINYI_EXPORT const minyi_plugin_descriptor_t* minyi_plugin_entry(void) {                     \
-    static const minyi_plugin_descriptor_t d = ::minyi::detail::Shim<CLASS>::make(                         \
-        NAME, VERSION, DESCRIPTION, KIND, CHANNEL, std::data(CONFIG), std::size(CONFIG), POLL_MS);          \
-    return &d;                                                                                              \
+#define MINYI_PLUGIN(CLASS, KIND, NAME, VERSION, DESCRIPTION, CHANNEL, CONFIG, POLL_MS)            \
+  extern "C" MINYI_EXPORT const minyi_plugin_descriptor_t* minyi_plugin_entry(void) {              \
+    static const minyi_plugin_descriptor_t d = ::minyi::detail::Shim<CLASS>::make(                 \
+        NAME, VERSION, DESCRIPTION, KIND, CHANNEL, std::data(CONFIG), std::size(CONFIG), POLL_MS); \
+    return &d;                                                                                     \
   }

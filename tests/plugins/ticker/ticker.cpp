@@ -1,9 +1,8 @@
 // A polling test channel: every poll submits the next numbered suggestion, carrying its
 // position as a checkpoint committed in the same transaction. After a restart it resumes
 // from the checkpoint, so nothing is skipped or submitted twice.
-#include <minyi/plugin.hpp>
-
 #include <array>
+#include <minyi/plugin.hpp>
 #include <string>
 
 namespace {
