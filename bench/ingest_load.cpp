@@ -15,6 +15,8 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+
+#include "csv.hpp"
 #include <sstream>
 #include <string>
 #include <thread>
@@ -28,42 +30,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// RFC 4180 CSV rows (quoted fields may hold commas, quotes and newlines).
-std::vector<std::vector<std::string>> read_csv(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot open " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string s = ss.str();
-  std::vector<std::vector<std::string>> rows(1);
-  std::string field;
-  bool quoted = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < s.size() && s[i + 1] == '"')
-        field += '"', ++i;
-      else if (c == '"')
-        quoted = false;
-      else
-        field += c;
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      rows.back().push_back(std::move(field)), field.clear();
-    } else if (c == '\n' || c == '\r') {
-      if (c == '\r' && i + 1 < s.size() && s[i + 1] == '\n') ++i;
-      rows.back().push_back(std::move(field)), field.clear();
-      rows.emplace_back();
-    } else {
-      field += c;
-    }
-  }
-  if (!field.empty() || !rows.back().empty()) rows.back().push_back(field);
-  if (rows.back().empty()) rows.pop_back();
-  return rows;
-}
-
 // Cuts UTF-8 text to at most n bytes on a character boundary.
 std::string cut_utf8(const std::string& s, size_t n) {
   if (s.size() <= n) return s;
@@ -73,7 +39,7 @@ std::string cut_utf8(const std::string& s, size_t n) {
 }
 
 std::vector<std::string> make_bodies(const std::string& csv, size_t target_bytes) {
-  auto rows = read_csv(csv);
+  auto rows = minyi::bench::read_csv(csv);
   if (rows.size() < 2) throw std::runtime_error(csv + " has no data rows");
   const auto& head = rows[0];
   auto col = [&](const char* name) -> long {
