@@ -1,0 +1,59 @@
+// The in-memory LSH index behind duplicate detection: for each of the kBands bands, a
+// hash table from band key to a chain of entries sharing it. About 250–300 bytes per
+// entry, no per-entry heap allocation; expired entries are unlinked and their slots reused.
+// Owned by one thread (the journal writer); not thread-safe.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "dedup/minhash.hpp"
+
+namespace minyi {
+
+class LshIndex {
+ public:
+  using Keys = std::array<uint32_t, kBands>;
+
+  // Sizes the tables for n entries (start-up load: avoids regrowth and slack).
+  void reserve(size_t n);
+  // `id` is the caller's (the suggestion's journal rowid, < 2^32); `time_ms` its event time.
+  void insert(uint64_t id, int64_t time_ms, const Keys& keys);
+  // Entries sharing at least one band key whose time lies within `window_ms` of `time_ms`,
+  // latest event time first, each once, at most `limit`. At most `max_chain` entries
+  // are examined per band, so a degenerate bucket cannot make a lookup slow.
+  std::vector<uint64_t> candidates(const Keys& keys, int64_t time_ms, int64_t window_ms, size_t limit = 32,
+                                   size_t max_chain = 256) const;
+  // Drops entries whose event time is before `time_ms` (O(n): run it now and then).
+  void expire_before(int64_t time_ms);
+
+  size_t size() const { return live_; }
+  size_t memory_bytes() const;
+
+ private:
+  static constexpr uint32_t kNone = 0xFFFFFFFFu;   // end of a chain; empty slot
+  static constexpr uint32_t kEmpty = 0xFFFFFFFEu;  // slot whose chain emptied (key kept)
+  struct Slot {
+    uint32_t key = 0;
+    uint32_t head = kNone;
+  };
+  struct Table {
+    std::vector<Slot> slots;  // open addressing, linear probing, power-of-two size
+    size_t used = 0;          // slots holding a key (including emptied chains)
+  };
+
+  uint32_t* find_head(Table& t, uint32_t key, bool create);
+  const uint32_t* find_head(const Table& t, uint32_t key) const;
+  static void rehash(Table& t, size_t capacity);
+
+  std::vector<uint32_t> ids_;
+  std::vector<int32_t> minutes_;  // event time in minutes since the epoch; INT32_MIN = free
+  std::vector<uint32_t> next_;    // kBands links per entry: next_[entry * kBands + band]
+  std::vector<uint32_t> free_;    // entries to reuse
+  std::array<Table, kBands> tables_;
+  size_t live_ = 0;
+};
+
+}  // namespace minyi
