@@ -92,8 +92,11 @@ void Daemon::start() {
   jo.synchronous_full = cfg_.str("journal.synchronous") == "FULL";
   jo.batch_max = static_cast<size_t>(std::max<int64_t>(1, cfg_.num("journal.batch_max")));
   jo.queue_max = static_cast<size_t>(std::max<int64_t>(1, cfg_.num("journal.queue_max")));
+  jo.dedup.enabled = cfg_.dedup.at("enabled").b;
+  jo.dedup.duplicate_window_ms = cfg_.dedup.at("duplicate_window").i;
+  jo.dedup.duplicate_threshold = cfg_.dedup.at("duplicate_threshold").d;
   journal_ = std::make_unique<Journal>(jo);
-  intake_ = std::make_unique<Intake>(load_or_create_pii_key(key_file), clock_);
+  intake_ = std::make_unique<Intake>(load_or_create_pii_key(key_file), clock_, jo.dedup.enabled);
 
   HttpServerOptions ho;
   ho.listen = cfg_.str("public.listen");

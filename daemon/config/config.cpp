@@ -78,8 +78,12 @@ const std::vector<KeySpec>& daemon_key_specs() {
 
 const std::vector<KeySpec>& dedup_key_specs() {
   static const std::vector<KeySpec> specs = {
-      {"duplicate_window", MINYI_CFG_DURATION, "30d", false, "how far back a duplicate is looked for"},
-      {"cluster_window", MINYI_CFG_DURATION, "90d", false, "how long a same-issue cluster stays open"},
+      {"enabled", MINYI_CFG_BOOL, "true", false, "link duplicates (false: every suggestion is stored as new)"},
+      {"duplicate_window", MINYI_CFG_DURATION, "30d", false,
+       "how far apart in event time (submitted_at, else received_at) a duplicate may be"},
+      {"duplicate_threshold", MINYI_CFG_DOUBLE, "0.8", false,
+       "least similarity (3-gram Jaccard of the normalized text) for a duplicate"},
+      {"cluster_window", MINYI_CFG_DURATION, "90d", false, "how long a same-issue cluster stays open (not used yet)"},
   };
   return specs;
 }

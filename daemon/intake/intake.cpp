@@ -9,6 +9,8 @@
 #include "core/json_writer.hpp"
 #include "core/text.hpp"
 #include "core/timefmt.hpp"
+#include "dedup/minhash.hpp"
+#include "text/normalize.hpp"
 
 namespace minyi {
 
@@ -37,8 +39,11 @@ std::string attachment_kind(const json& a) {
 
 }  // namespace
 
-Intake::Intake(std::string pii_key, std::function<int64_t()> clock)
-    : draft_schema_(std::string(embedded::draft_schema)), pii_(std::move(pii_key)), clock_(std::move(clock)) {}
+Intake::Intake(std::string pii_key, std::function<int64_t()> clock, bool dedup)
+    : draft_schema_(std::string(embedded::draft_schema)),
+      pii_(std::move(pii_key)),
+      clock_(std::move(clock)),
+      dedup_(dedup) {}
 
 std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource& src, std::string_view draft_json,
                                                              std::string_view raw,
@@ -123,6 +128,7 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
   if (d.contains("kind")) w.field("kind", d["kind"].get_ref<const std::string&>());
   if (d.contains("category")) w.raw_field("category", d["category"].dump());
 
+  DedupInput dedup_input;
   w.key("submitter");
   w.begin_object();
   if (ds.contains("name")) {
@@ -131,13 +137,20 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
   }
   if (ds.contains("phone")) {
     const auto& phone = ds["phone"].get_ref<const std::string&>();
+    std::string hash = pii_.phone_hash(phone);
     w.field("phone_masked", mask_phone(phone));
-    w.field("phone_hash", pii_.phone_hash(phone));
+    w.field("phone_hash", hash);
+    dedup_input.identities.push_back("phone:" + hash);
   }
-  if (ds.contains("id_number")) w.field("id_hash", pii_.id_hash(ds["id_number"].get_ref<const std::string&>()));
-  if (ds.contains("email")) w.field("email_hash", pii_.email_hash(ds["email"].get_ref<const std::string&>()));
-  if (ds.contains("wechat_openid"))
-    w.field("wechat_openid_hash", pii_.openid_hash(ds["wechat_openid"].get_ref<const std::string&>()));
+  auto identity = [&](const char* member, const char* field, const char* kind, auto hasher) {
+    if (!ds.contains(member)) return;
+    std::string hash = (pii_.*hasher)(ds[member].template get_ref<const std::string&>());
+    w.field(field, hash);
+    dedup_input.identities.push_back(std::string(kind) + ":" + hash);
+  };
+  identity("id_number", "id_hash", "id", &PiiHasher::id_hash);
+  identity("email", "email_hash", "email", &PiiHasher::email_hash);
+  identity("wechat_openid", "wechat_openid_hash", "openid", &PiiHasher::openid_hash);
   bool identified = ds.contains("name") || ds.contains("phone") || ds.contains("id_number") || ds.contains("email") ||
                     ds.contains("wechat_openid");
   w.key("anonymous");
@@ -185,10 +198,19 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
   }
   w.end_array();
   if (d.contains("extras")) w.raw_field("extras", d["extras"].dump());
-  w.raw_field(
-      "dedup",
-      R"({"status":"new","duplicate_of":null,"cluster_id":null,"cluster_size":1,"score":null,"reason":null,"algorithm":null})");
+  // Always the last member: the journal writer rewrites it with its decision.
+  w.raw_field("dedup",
+              R"({"status":"new","duplicate_of":null,"cluster_id":null,"cluster_size":null,"score":null,)"
+              R"("reason":null,"algorithm":null})");
   w.end_object();
+  if (dedup_) {
+    MatchTextOptions mopts;
+    mopts.drop_asr_fillers = src.channel == "media";  // call-in show transcripts
+    dedup_input.match_text = normalize_for_matching(content, mopts);
+    dedup_input.bands = band_keys(minhash_of(shingle_hashes(dedup_input.match_text)));
+    dedup_input.event_time_ms = rec.submitted_at ? parse_rfc3339(*rec.submitted_at).value_or(now) : now;
+    rec.dedup = std::move(dedup_input);
+  }
   return rec;
 }
 

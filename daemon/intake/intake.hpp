@@ -31,8 +31,8 @@ struct IntakeRejection {
 
 class Intake {
  public:
-  // clock: Unix ms (injectable); pii_key: the HMAC key.
-  Intake(std::string pii_key, std::function<int64_t()> clock);
+  // clock: Unix ms (injectable); pii_key: the HMAC key; dedup: compute signatures.
+  Intake(std::string pii_key, std::function<int64_t()> clock, bool dedup = false);
 
   std::variant<JournalRecord, IntakeRejection> prepare(const IntakeSource& src, std::string_view draft_json,
                                                        std::string_view raw, std::string_view raw_content_type) const;
@@ -42,6 +42,7 @@ class Intake {
   JsonSchema draft_schema_;
   PiiHasher pii_;
   std::function<int64_t()> clock_;
+  bool dedup_ = false;
 };
 
 }  // namespace minyi

@@ -3,9 +3,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "core/crypto.hpp"
+#include "core/json_writer.hpp"
 #include "core/timefmt.hpp"
 #include "journal/sqlite.hpp"
 
@@ -14,6 +16,32 @@ namespace minyi {
 namespace {
 
 constexpr uintmax_t kWalRestartBytes = 64u << 20;
+
+// Rewrites the document's final member, `"dedup":{…}}`, with the decision.
+void render_dedup(std::string& doc, const DedupDecision& d) {
+  auto pos = doc.rfind(",\"dedup\":");
+  if (pos == std::string::npos) return;
+  doc.resize(pos);
+  JsonWriter w(doc, doc.size() + 256);
+  doc += ",\"dedup\":";
+  w.begin_object();
+  w.field("status", d.duplicate ? "duplicate" : "new");
+  if (d.duplicate) w.field("duplicate_of", d.duplicate_of);
+  else w.raw_field("duplicate_of", "null");
+  w.raw_field("cluster_id", "null");
+  w.raw_field("cluster_size", "null");
+  if (d.duplicate) {
+    w.key("score");
+    w.number(std::round(d.score * 1000) / 1000);
+    w.field("reason", d.reason);
+  } else {
+    w.raw_field("score", "null");
+    w.raw_field("reason", "null");
+  }
+  w.field("algorithm", kDedupAlgorithm);
+  w.end_object();
+  doc += '}';
+}
 
 struct BusyError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -103,6 +131,20 @@ CREATE TABLE quarantine (
   bytes         BLOB NOT NULL
 );
 )sql",
+    // 2: duplicate detection — decision details and stored signatures.
+    R"sql(
+ALTER TABLE suggestions ADD COLUMN dedup_score REAL;
+ALTER TABLE suggestions ADD COLUMN dedup_reason TEXT;
+CREATE INDEX suggestions_duplicate_of ON suggestions(duplicate_of) WHERE duplicate_of IS NOT NULL;
+CREATE TABLE dedup_signatures (
+  suggestion_rowid INTEGER PRIMARY KEY,
+  event_minutes    INTEGER NOT NULL,
+  bands            BLOB NOT NULL,
+  match_text       TEXT NOT NULL,
+  identities       TEXT NOT NULL
+);
+CREATE INDEX dedup_signatures_time ON dedup_signatures(event_minutes);
+)sql",
 };
 
 void tune(sql::Db& db, bool writer, bool full) {
@@ -132,7 +174,8 @@ struct Journal::Statements {
         insert_attachment(db, "INSERT INTO attachments(sha256, content_type, bytes) VALUES(?1,?2,?3)"),
         insert_suggestion(db,
                           "INSERT INTO suggestions(id, channel, instance, external_id, received_at, submitted_at, "
-                          "raw_id, raw_sha256, doc) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"),
+                          "raw_id, raw_sha256, doc, status, duplicate_of, dedup_score, dedup_reason) "
+                          "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"),
         insert_event(db, "INSERT INTO events(id, type, subject, time, data) VALUES(?1,?2,?3,?4,?5)"),
         set_checkpoint(db,
                        "INSERT INTO checkpoints(instance, key, value, updated_at_ms) VALUES(?1,?2,?3,?4) "
@@ -161,6 +204,11 @@ Journal::Journal(JournalOptions opts) : opts_(std::move(opts)) {
   tune(*db_, true, opts_.synchronous_full);
   migrate();
   st_ = std::make_unique<Statements>(db_->get());
+  if (opts_.dedup.enabled) {
+    detector_ = std::make_unique<DuplicateDetector>(opts_.dedup);
+    detector_->load(*db_);
+    spdlog::info("journal {}: duplicate index holds {} suggestion(s)", opts_.path, detector_->size());
+  }
   sql::Stmt max(db_->get(), "SELECT COALESCE(MAX(seq), 0) FROM events");
   max.step();
   last_seq_ = max.col_int(0);
@@ -273,6 +321,7 @@ void Journal::run_writer() {
     std::vector<std::exception_ptr> errors(batch.size());
     std::exception_ptr commit_error;
     try {
+      if (detector_ && detector_->stale()) detector_->load(*db_);
       db_->exec("BEGIN IMMEDIATE");
       for (size_t i = 0; i < batch.size(); ++i) {
         db_->exec("SAVEPOINT task");
@@ -281,6 +330,7 @@ void Journal::run_writer() {
           db_->exec("RELEASE task");
         } catch (...) {
           errors[i] = std::current_exception();
+          if (detector_) detector_->invalidate();  // its index may hold the rolled-back entry
           db_->exec("ROLLBACK TO task");
           db_->exec("RELEASE task");
         }
@@ -288,6 +338,7 @@ void Journal::run_writer() {
       db_->exec("COMMIT");
     } catch (...) {
       commit_error = std::current_exception();
+      if (detector_) detector_->invalidate();
       try {
         db_->exec("ROLLBACK");
       } catch (...) {
@@ -343,6 +394,11 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
     s.find_attachment.reset();
     if (!known) s.insert_attachment.bind(1, a.sha256).bind(2, a.content_type).bind_blob(3, a.bytes).run();
   }
+  DedupDecision decision;
+  if (rec.dedup && detector_) {
+    decision = detector_->decide(db, *rec.dedup);
+    render_dedup(rec.suggestion_json, decision);
+  }
   s.insert_suggestion.bind(1, rec.suggestion_id)
       .bind(2, rec.channel)
       .bind(3, rec.instance)
@@ -352,11 +408,16 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
       .bind(7, raw_id)
       .bind(8, rec.raw_sha256)
       .bind(9, rec.suggestion_json)
-      .run();
-  // suggestion.created carries the suggestion document itself: stored once, in
-  // suggestions.doc, which never changes after this transaction.
+      .bind(10, decision.duplicate ? "duplicate" : "new");
+  if (decision.duplicate)
+    s.insert_suggestion.bind(11, decision.duplicate_of).bind(12, decision.score).bind(13, decision.reason);
+  s.insert_suggestion.run();
+  if (rec.dedup && detector_) detector_->record(db, sqlite3_last_insert_rowid(db.get()), *rec.dedup);
+  // The event carries the suggestion document itself: stored once, in suggestions.doc,
+  // which never changes after this transaction. A duplicate is announced as such, so
+  // downstream links it instead of opening a new case.
   s.insert_event.bind(1, rec.event_id)
-      .bind(2, "suggestion.created")
+      .bind(2, decision.duplicate ? "suggestion.duplicate" : "suggestion.created")
       .bind(3, rec.suggestion_id)
       .bind(4, rec.received_at)
       .bind_null(5)
@@ -368,6 +429,8 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
         .bind(4, wall_clock_ms())
         .run();
 }
+
+size_t Journal::dedup_index_size() const { return detector_ ? detector_->size() : 0; }
 
 void Journal::submit_async(JournalRecord rec, std::function<void(JournalResult)> done) {
   struct State {

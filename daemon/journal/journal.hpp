@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "dedup/detector.hpp"
+
 namespace minyi {
 
 namespace sql {
@@ -40,6 +42,9 @@ struct JournalRecord {
   std::vector<Blob> attachments;
   std::string event_id;
   std::optional<std::pair<std::string, std::string>> checkpoint;
+  // Present when dedup is on: the writer decides inside the transaction and rewrites the
+  // document's final "dedup" member with the decision.
+  std::optional<DedupInput> dedup;
 };
 
 enum class JournalOutcome { Accepted, Replay, Busy, Failed };
@@ -67,6 +72,7 @@ struct JournalOptions {
   bool synchronous_full = true;
   size_t batch_max = 512;
   size_t queue_max = 20000;
+  DedupOptions dedup = {};
 };
 
 // A read-only connection for one thread.
@@ -84,7 +90,7 @@ class JournalReader {
 
 class Journal {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens (creating if needed), migrates and starts the writer thread.
   explicit Journal(JournalOptions opts);
@@ -114,6 +120,8 @@ class Journal {
   // Refuses new work, commits everything queued, stops the writer. Idempotent.
   void stop();
   int schema_version() const { return schema_version_; }
+  // Entries in the duplicate index (0 when dedup is off).
+  size_t dedup_index_size() const;
 
  private:
   struct Task {
@@ -133,6 +141,7 @@ class Journal {
   JournalOptions opts_;
   std::unique_ptr<sql::Db> db_;  // owned by the writer thread after construction
   std::unique_ptr<Statements> st_;
+  std::unique_ptr<DuplicateDetector> detector_;  // used by the writer thread only
   int schema_version_ = 0;
   // Guarded by mu_: the queue and the stopping flag. cv_ wakes the writer.
   std::mutex mu_;

@@ -1,0 +1,134 @@
+// Duplicate decisions: LSH candidates in the window, verified on exact similarity of the
+// matching text, and accepted only when the submitters can be the same person.
+#include "dedup/detector.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include "dedup/minhash.hpp"
+#include "journal/sqlite.hpp"
+
+namespace minyi {
+
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : " ") + s;
+  return out;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string t; in >> t;) out.push_back(t);
+  return out;
+}
+
+// "same": both known and sharing one; "none": one side has no identity; "different".
+std::string relation(const std::vector<std::string>& a, const std::vector<std::string>& b, std::string& via) {
+  if (a.empty() || b.empty()) return "none";
+  for (const auto& x : a)
+    if (std::find(b.begin(), b.end(), x) != b.end()) {
+      via = x.substr(0, x.find(':'));
+      return "same";
+    }
+  return "different";
+}
+
+}  // namespace
+
+DuplicateDetector::DuplicateDetector(DedupOptions opts) : opts_(opts) {}
+DuplicateDetector::~DuplicateDetector() = default;
+
+void DuplicateDetector::prepare(sql::Db& db) {
+  if (prepared_for_ == &db) return;
+  fetch_ = std::make_unique<sql::Stmt>(db.get(),
+                                       "SELECT s.id, s.status, s.duplicate_of, d.match_text, d.identities "
+                                       "FROM dedup_signatures d JOIN suggestions s ON s.rowid = d.suggestion_rowid "
+                                       "WHERE d.suggestion_rowid = ?1");
+  insert_ = std::make_unique<sql::Stmt>(db.get(),
+                                        "INSERT INTO dedup_signatures(suggestion_rowid, event_minutes, bands, "
+                                        "match_text, identities) VALUES(?1,?2,?3,?4,?5)");
+  prepared_for_ = &db;
+}
+
+void DuplicateDetector::load(sql::Db& db) {
+  prepare(db);
+  index_ = LshIndex();
+  sql::Stmt newest(db.get(), "SELECT COALESCE(MAX(event_minutes), 0), COUNT(*) FROM dedup_signatures");
+  newest.step();
+  watermark_ms_ = newest.col_int(0) * 60000;
+  int64_t from = (watermark_ms_ - opts_.duplicate_window_ms) / 60000;
+  sql::Stmt count(db.get(), "SELECT COUNT(*) FROM dedup_signatures WHERE event_minutes >= ?1");
+  count.bind(1, from);
+  count.step();
+  index_.reserve(static_cast<size_t>(count.col_int(0)) + 1024);
+  sql::Stmt all(db.get(),
+                "SELECT suggestion_rowid, event_minutes, bands FROM dedup_signatures WHERE event_minutes >= ?1");
+  all.bind(1, from);
+  while (all.step()) {
+    std::string blob = all.col_text(2);
+    LshIndex::Keys keys{};
+    if (blob.size() != sizeof keys) continue;
+    std::memcpy(keys.data(), blob.data(), sizeof keys);
+    index_.insert(static_cast<uint64_t>(all.col_int(0)), all.col_int(1) * 60000, keys);
+  }
+  stale_ = false;
+  inserts_since_expiry_ = 0;
+}
+
+DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
+  prepare(db);
+  DedupDecision best;
+  if (in.match_text.empty()) return best;
+  auto cands = index_.candidates(in.bands, in.event_time_ms, opts_.duplicate_window_ms);
+  if (cands.empty()) return best;
+  const auto mine = shingle_hashes(in.match_text);
+  for (uint64_t rowid : cands) {
+    fetch_->bind(1, static_cast<int64_t>(rowid));
+    if (!fetch_->step()) {
+      fetch_->reset();
+      continue;
+    }
+    std::string id = fetch_->col_text(0), status = fetch_->col_text(1), root = fetch_->col_text(2);
+    std::string text = fetch_->col_text(3), identities = fetch_->col_text(4);
+    fetch_->reset();
+    double sim = jaccard(mine, shingle_hashes(text));
+    if (sim < opts_.duplicate_threshold || sim <= best.score) continue;
+    std::string via;
+    std::string rel = relation(in.identities, split(identities), via);
+    if (rel == "different") continue;  // the same words from another person: not a duplicate
+    best.duplicate = true;
+    best.duplicate_of = status == "duplicate" && !root.empty() ? root : id;
+    best.score = sim;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "text 3-gram Jaccard %.3f with %s; submitter: %s", sim, id.c_str(),
+                  rel == "same" ? ("same " + via).c_str() : "no identity to compare");
+    best.reason = buf;
+  }
+  return best;
+}
+
+void DuplicateDetector::record(sql::Db& db, int64_t suggestion_rowid, const DedupInput& in) {
+  prepare(db);
+  insert_->bind(1, suggestion_rowid)
+      .bind(2, in.event_time_ms / 60000)
+      .bind_blob(3, std::string_view(reinterpret_cast<const char*>(in.bands.data()), sizeof in.bands))
+      .bind(4, in.match_text)
+      .bind(5, join(in.identities))
+      .run();
+  if (in.match_text.empty()) return;
+  index_.insert(static_cast<uint64_t>(suggestion_rowid), in.event_time_ms, in.bands);
+  watermark_ms_ = std::max(watermark_ms_, in.event_time_ms);
+  if (++inserts_since_expiry_ >= 50'000) {
+    index_.expire_before(watermark_ms_ - opts_.duplicate_window_ms - 60000);
+    inserts_since_expiry_ = 0;
+  }
+}
+
+}  // namespace minyi

@@ -1,0 +1,74 @@
+// Duplicate detection inside the journal transaction: "the same person sent the same thing
+// again, on any channel" (architecture.md, Dedup semantics). The journal writer asks for a
+// decision before it writes a suggestion and records the signature after, in the same
+// transaction, so a decision is never lost or made twice.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dedup/lsh_index.hpp"
+
+namespace minyi {
+
+namespace sql {
+class Db;
+class Stmt;
+}  // namespace sql
+
+// What intake computes for each suggestion (off the writer thread).
+struct DedupInput {
+  std::string match_text;               // normalize_for_matching(content)
+  LshIndex::Keys bands{};               // LSH band keys of its MinHash
+  std::vector<std::string> identities;  // "phone:hmac-sha256:…", "id:…", "email:…", "openid:…"
+  int64_t event_time_ms = 0;            // submitted_at when present, else received_at
+};
+
+struct DedupOptions {
+  bool enabled = true;
+  int64_t duplicate_window_ms = 30LL * 86'400'000;
+  double duplicate_threshold = 0.8;  // exact 3-gram Jaccard similarity
+};
+
+struct DedupDecision {
+  bool duplicate = false;
+  std::string duplicate_of;  // suggestion id of the original (the root of a chain)
+  double score = 0;          // similarity to it
+  std::string reason;
+};
+
+// Algorithm tag stored with each decision; bump when results could change.
+inline constexpr const char* kDedupAlgorithm = "minhash64-lsh16x4-3gram-jaccard/v1";
+
+class DuplicateDetector {
+ public:
+  explicit DuplicateDetector(DedupOptions opts);
+  ~DuplicateDetector();
+
+  const DedupOptions& options() const { return opts_; }
+  // Loads the signatures inside the window (relative to the newest event time stored).
+  void load(sql::Db& db);
+  // Within the writer's transaction, before the suggestion row is written.
+  DedupDecision decide(sql::Db& db, const DedupInput& in);
+  // Within the same transaction, after the suggestion row is written.
+  void record(sql::Db& db, int64_t suggestion_rowid, const DedupInput& in);
+  // A transaction failed: the in-memory index may hold entries that were rolled back.
+  void invalidate() { stale_ = true; }
+  bool stale() const { return stale_; }
+  size_t size() const { return index_.size(); }
+
+ private:
+  void prepare(sql::Db& db);
+
+  DedupOptions opts_;
+  LshIndex index_;
+  int64_t watermark_ms_ = 0;  // newest event time seen; windows are measured from it
+  size_t inserts_since_expiry_ = 0;
+  bool stale_ = true;
+  sql::Db* prepared_for_ = nullptr;
+  std::unique_ptr<sql::Stmt> fetch_, insert_;
+};
+
+}  // namespace minyi

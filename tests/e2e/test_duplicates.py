@@ -1,0 +1,84 @@
+"""Duplicates through the real minyid: the same text from the same person via two channel
+instances is linked as a duplicate (in the journal, the document and the event); from two
+people it is not; decisions survive restarts and kill -9."""
+
+import json
+import os
+import re
+import tempfile
+import unittest
+
+from harness import Minyid, wait_until
+
+TEXT = "幸福小区南门外的工地每天晚上施工到凌晨两点，噪音非常大，严重影响居民休息，请有关部门尽快处理。"
+
+
+class DuplicatesTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="minyi-dup-")
+        self.out = os.path.join(self.tmp, "events.ndjson")
+        self.channels = [{"name": "portal", "plugin": "web", "path": "/v1/suggestions"},
+                         {"name": "app", "plugin": "web", "path": "/v1/app"}]
+        self.d = Minyid(tmp=self.tmp, channels=self.channels,
+                        sinks=[{"name": "archive", "plugin": "file", "path": self.out}]).start()
+
+    def tearDown(self):
+        self.d.stop()
+
+    def doc(self, sid):
+        return json.loads(self.d.query("SELECT doc FROM suggestions WHERE id=?", sid)[0][0])
+
+    def test_same_person_two_channels_is_a_duplicate(self):
+        a = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        # Edited title, traditional characters and other punctuation: still the same text.
+        b = self.d.post({"title": "再次反映", "content": "幸福小區南門外的工地每天晚上施工到淩晨兩點 噪音非常大 嚴重影響居民休息 請有關部門儘快處理",
+                         "submitter": {"phone": "+86 138 0013 8000"}}, path="/v1/app")[2]["id"]
+        self.assertEqual(self.doc(a)["dedup"]["status"], "new")
+        d = self.doc(b)["dedup"]
+        self.assertEqual(d["status"], "duplicate")
+        self.assertEqual(d["duplicate_of"], a)
+        self.assertGreaterEqual(d["score"], 0.8)
+        self.assertIn("same phone", d["reason"])
+        self.assertTrue(d["algorithm"])
+        self.assertEqual(self.d.query("SELECT status, duplicate_of FROM suggestions WHERE id=?", b), [("duplicate", a)])
+        events = wait_until(lambda: (e := self.d.file_events(self.out)) and len(e) == 2 and e, what="events")
+        self.assertEqual([e["type"] for e in events], ["minyi.suggestion.created", "minyi.suggestion.duplicate"])
+        self.assertEqual(events[1]["data"]["dedup"]["duplicate_of"], a)
+        # A third copy links to the original, not to the copy.
+        c = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        self.assertEqual(self.doc(c)["dedup"]["duplicate_of"], a)
+
+    def test_same_text_from_two_people_is_not_a_duplicate(self):
+        a = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        b = self.d.post({"content": TEXT, "submitter": {"phone": "13900139000"}})[2]["id"]
+        self.assertEqual(self.doc(a)["dedup"]["status"], "new")
+        self.assertEqual(self.doc(b)["dedup"]["status"], "new")
+        # Different texts from the same person are not duplicates either.
+        c = self.d.post({"content": "公交站台破损，雨天没有遮挡，建议增设候车亭。", "submitter": {"phone": "13800138000"}})[2]["id"]
+        self.assertEqual(self.doc(c)["dedup"]["status"], "new")
+
+    def test_decisions_and_index_survive_restart_and_kill9(self):
+        ids = [self.d.post({"content": f"{TEXT}（第{i}号楼）", "submitter": {"phone": "13800138000"}})[2]["id"]
+               for i in range(5)]
+        before = self.d.query("SELECT id, status, duplicate_of, dedup_score FROM suggestions ORDER BY rowid")
+        self.assertEqual([r[1] for r in before], ["new"] + ["duplicate"] * 4)
+
+        def index_size(log):
+            sizes = re.findall(r"duplicate index holds (\d+) suggestion", log)
+            return int(sizes[-1]) if sizes else None
+
+        self.d.kill9()
+        self.d.start()
+        self.assertEqual(index_size(self.d.log()), 5)
+        self.assertEqual(self.d.query("SELECT id, status, duplicate_of, dedup_score FROM suggestions ORDER BY rowid"),
+                         before, "decisions are stored, not recomputed")
+        # After the restart the index still finds the original.
+        again = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}}, path="/v1/app")[2]["id"]
+        self.assertEqual(self.doc(again)["dedup"]["duplicate_of"], ids[0])
+        self.assertEqual(self.d.terminate(), 0)
+        self.d.start()
+        self.assertEqual(index_size(self.d.log()), 6)
+
+
+if __name__ == "__main__":
+    unittest.main()
