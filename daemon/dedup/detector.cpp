@@ -16,6 +16,10 @@ namespace minyi {
 
 namespace {
 
+// Candidates verified per decision, newest first: bounds the writer's time per suggestion.
+constexpr size_t kMaxCandidates = 16;
+constexpr double kGoodEnough = 0.95;
+
 std::string join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : " ") + s;
@@ -86,9 +90,9 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
   prepare(db);
   DedupDecision best;
   if (in.match_text.empty()) return best;
-  auto cands = index_.candidates(in.bands, in.event_time_ms, opts_.duplicate_window_ms);
+  auto cands = index_.candidates(in.bands, in.event_time_ms, opts_.duplicate_window_ms, kMaxCandidates);
   if (cands.empty()) return best;
-  const auto mine = shingle_hashes(in.match_text);
+  const auto& mine = in.shingles;
   for (uint64_t rowid : cands) {
     fetch_->bind(1, static_cast<int64_t>(rowid));
     if (!fetch_->step()) {
@@ -98,11 +102,13 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
     std::string id = fetch_->col_text(0), status = fetch_->col_text(1), root = fetch_->col_text(2);
     std::string text = fetch_->col_text(3), identities = fetch_->col_text(4);
     fetch_->reset();
-    double sim = jaccard(mine, shingle_hashes(text));
-    if (sim < opts_.duplicate_threshold || sim <= best.score) continue;
+    // Identity first: it is cheap, and the same words from another person are never a
+    // duplicate (they may be the same issue: that is clustering's business).
     std::string via;
     std::string rel = relation(in.identities, split(identities), via);
-    if (rel == "different") continue;  // the same words from another person: not a duplicate
+    if (rel == "different") continue;
+    double sim = jaccard(mine, shingle_hashes(text));
+    if (sim < opts_.duplicate_threshold || sim <= best.score) continue;
     best.duplicate = true;
     best.duplicate_of = status == "duplicate" && !root.empty() ? root : id;
     best.score = sim;
@@ -110,6 +116,9 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
     std::snprintf(buf, sizeof buf, "text 3-gram Jaccard %.3f with %s; submitter: %s", sim, id.c_str(),
                   rel == "same" ? ("same " + via).c_str() : "no identity to compare");
     best.reason = buf;
+    // Newest first: a near-identical match is as good as it gets (it links to the same
+    // root as any older copy), so stop verifying.
+    if (sim >= kGoodEnough) break;
   }
   return best;
 }

@@ -207,7 +207,8 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
     MatchTextOptions mopts;
     mopts.drop_asr_fillers = src.channel == "media";  // call-in show transcripts
     dedup_input.match_text = normalize_for_matching(content, mopts);
-    dedup_input.bands = band_keys(minhash_of(shingle_hashes(dedup_input.match_text)));
+    dedup_input.shingles = shingle_hashes(dedup_input.match_text);
+    dedup_input.bands = band_keys(minhash_of(dedup_input.shingles));
     dedup_input.event_time_ms = rec.submitted_at ? parse_rfc3339(*rec.submitted_at).value_or(now) : now;
     rec.dedup = std::move(dedup_input);
   }
