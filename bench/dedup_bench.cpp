@@ -5,7 +5,7 @@
 
 #include <cstdlib>
 
-#include "csv.hpp"
+#include "core/csv.hpp"
 #include "dedup/minhash.hpp"
 #include "text/normalize.hpp"
 
@@ -14,8 +14,8 @@ namespace {
 const std::vector<std::string>& messages() {
   static const std::vector<std::string> all = [] {
     const char* env = std::getenv("MINYI_BENCH_CSV");
-    auto rows = minyi::bench::read_csv(env ? env : "../shared/data/teddy2020c/stream_all_attachments.csv");
-    long detail = minyi::bench::column(rows.at(0), "detail");
+    auto rows = minyi::csv::read_csv(env ? env : "../shared/data/teddy2020c/stream_all_attachments.csv");
+    long detail = minyi::csv::column(rows.at(0), "detail");
     std::vector<std::string> out;
     for (size_t r = 1; r < rows.size(); ++r)
       if (detail >= 0 && rows[r].size() > static_cast<size_t>(detail)) out.push_back(rows[r][detail]);

@@ -16,7 +16,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "csv.hpp"
+#include "core/csv.hpp"
 #include <sstream>
 #include <string>
 #include <thread>
@@ -39,7 +39,7 @@ std::string cut_utf8(const std::string& s, size_t n) {
 }
 
 std::vector<std::string> make_bodies(const std::string& csv, size_t target_bytes) {
-  auto rows = minyi::bench::read_csv(csv);
+  auto rows = minyi::csv::read_csv(csv);
   if (rows.size() < 2) throw std::runtime_error(csv + " has no data rows");
   const auto& head = rows[0];
   auto col = [&](const char* name) -> long {

@@ -21,6 +21,10 @@ Stmt& Stmt::bind(int i, int64_t v) {
   sqlite3_bind_int64(s_, i, v);
   return *this;
 }
+Stmt& Stmt::bind(int i, double v) {
+  sqlite3_bind_double(s_, i, v);
+  return *this;
+}
 Stmt& Stmt::bind_null(int i) {
   sqlite3_bind_null(s_, i);
   return *this;

@@ -26,6 +26,7 @@ class Stmt {
   Stmt& bind(int i, std::string_view v);
   Stmt& bind_blob(int i, std::string_view v);
   Stmt& bind(int i, int64_t v);
+  Stmt& bind(int i, double v);
   Stmt& bind_null(int i);
   Stmt& bind_opt(int i, const std::optional<std::string>& v) { return v ? bind(i, *v) : bind_null(i); }
   // true = a row is available; false = done. Throws on error.

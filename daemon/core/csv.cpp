@@ -1,12 +1,12 @@
-// CSV reader shared by the benchmarks.
-#include "csv.hpp"
+// CSV reader for tools and benchmarks.
+#include "core/csv.hpp"
 
 #include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
-namespace minyi::bench {
+namespace minyi::csv {
 
 std::vector<std::vector<std::string>> read_csv(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -45,4 +45,4 @@ long column(const std::vector<std::string>& header, const char* name) {
   return it == header.end() ? -1 : it - header.begin();
 }
 
-}  // namespace minyi::bench
+}  // namespace minyi::csv
