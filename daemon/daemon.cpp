@@ -95,8 +95,11 @@ void Daemon::start() {
   jo.dedup.enabled = cfg_.dedup.at("enabled").b;
   jo.dedup.duplicate_window_ms = cfg_.dedup.at("duplicate_window").i;
   jo.dedup.duplicate_threshold = cfg_.dedup.at("duplicate_threshold").d;
+  jo.dedup.cluster_window_ms = cfg_.dedup.at("cluster_window").i;
+  jo.dedup.cluster_topic_threshold = cfg_.dedup.at("cluster_topic_threshold").d;
+  if (const auto& g = cfg_.dedup.at("gazetteer").text; !g.empty()) jo.dedup.gazetteer = load_gazetteer(g);
   journal_ = std::make_unique<Journal>(jo);
-  intake_ = std::make_unique<Intake>(load_or_create_pii_key(key_file), clock_, jo.dedup.enabled);
+  intake_ = std::make_unique<Intake>(load_or_create_pii_key(key_file), clock_, jo.dedup.enabled, jo.dedup.gazetteer);
 
   HttpServerOptions ho;
   ho.listen = cfg_.str("public.listen");

@@ -52,12 +52,12 @@ DuplicateDetector::~DuplicateDetector() = default;
 void DuplicateDetector::prepare(sql::Db& db) {
   if (prepared_for_ == &db) return;
   fetch_ = std::make_unique<sql::Stmt>(db.get(),
-                                       "SELECT s.id, s.status, s.duplicate_of, d.match_text, d.identities "
+                                       "SELECT s.id, s.status, s.duplicate_of, d.match_text, d.identities, d.places "
                                        "FROM dedup_signatures d JOIN suggestions s ON s.rowid = d.suggestion_rowid "
                                        "WHERE d.suggestion_rowid = ?1");
   insert_ = std::make_unique<sql::Stmt>(db.get(),
                                         "INSERT INTO dedup_signatures(suggestion_rowid, event_minutes, bands, "
-                                        "match_text, identities) VALUES(?1,?2,?3,?4,?5)");
+                                        "match_text, identities, places) VALUES(?1,?2,?3,?4,?5,?6)");
   prepared_for_ = &db;
 }
 
@@ -100,8 +100,16 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
       continue;
     }
     std::string id = fetch_->col_text(0), status = fetch_->col_text(1), root = fetch_->col_text(2);
-    std::string text = fetch_->col_text(3), identities = fetch_->col_text(4);
+    std::string text = fetch_->col_text(3), identities = fetch_->col_text(4), places = fetch_->col_text(5);
     fetch_->reset();
+    // The same words about another place are another matter, not a duplicate.
+    if (!in.places.empty() && !places.empty()) {
+      auto theirs = split(places);
+      bool shared = std::any_of(in.places.begin(), in.places.end(), [&](const std::string& p) {
+        return std::find(theirs.begin(), theirs.end(), p) != theirs.end();
+      });
+      if (!shared) continue;
+    }
     // Identity first: it is cheap, and the same words from another person are never a
     // duplicate (they may be the same issue: that is clustering's business).
     std::string via;
@@ -130,6 +138,7 @@ void DuplicateDetector::record(sql::Db& db, int64_t suggestion_rowid, const Dedu
       .bind_blob(3, std::string_view(reinterpret_cast<const char*>(in.bands.data()), sizeof in.bands))
       .bind(4, in.match_text)
       .bind(5, join(in.identities))
+      .bind(6, join(in.places))
       .run();
   if (in.match_text.empty()) return;
   index_.insert(static_cast<uint64_t>(suggestion_rowid), in.event_time_ms, in.bands);

@@ -25,12 +25,18 @@ struct DedupInput {
   LshIndex::Keys bands{};               // LSH band keys of its MinHash
   std::vector<std::string> identities;  // "phone:hmac-sha256:…", "id:…", "email:…", "openid:…"
   int64_t event_time_ms = 0;            // submitted_at when present, else received_at
+  std::vector<std::string> places;      // place keys (clusters.hpp)
+  std::vector<std::string> keywords;    // topic keywords (clusters.hpp)
+  std::string title;                    // title, or the start of the content
 };
 
 struct DedupOptions {
   bool enabled = true;
   int64_t duplicate_window_ms = 30LL * 86'400'000;
   double duplicate_threshold = 0.8;  // exact 3-gram Jaccard similarity
+  int64_t cluster_window_ms = 90LL * 86'400'000;
+  double cluster_topic_threshold = 0.3;
+  std::vector<std::string> gazetteer;  // local place names (normalized)
 };
 
 struct DedupDecision {

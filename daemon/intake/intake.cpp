@@ -9,6 +9,7 @@
 #include "core/json_writer.hpp"
 #include "core/text.hpp"
 #include "core/timefmt.hpp"
+#include "dedup/clusters.hpp"
 #include "dedup/minhash.hpp"
 #include "text/normalize.hpp"
 
@@ -39,11 +40,12 @@ std::string attachment_kind(const json& a) {
 
 }  // namespace
 
-Intake::Intake(std::string pii_key, std::function<int64_t()> clock, bool dedup)
+Intake::Intake(std::string pii_key, std::function<int64_t()> clock, bool dedup, std::vector<std::string> gazetteer)
     : draft_schema_(std::string(embedded::draft_schema)),
       pii_(std::move(pii_key)),
       clock_(std::move(clock)),
-      dedup_(dedup) {}
+      dedup_(dedup),
+      gazetteer_(std::move(gazetteer)) {}
 
 std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource& src, std::string_view draft_json,
                                                              std::string_view raw,
@@ -210,6 +212,16 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
     dedup_input.shingles = shingle_hashes(dedup_input.match_text);
     dedup_input.bands = band_keys(minhash_of(dedup_input.shingles));
     dedup_input.event_time_ms = rec.submitted_at ? parse_rfc3339(*rec.submitted_at).value_or(now) : now;
+    IssueFeatures features = issue_features(title, content, gazetteer_);
+    dedup_input.places = std::move(features.places);
+    dedup_input.keywords = std::move(features.keywords);
+    if (!title.empty()) {
+      dedup_input.title = title;
+    } else {  // the start of the content, cut on a character boundary
+      size_t n = std::min<size_t>(content.size(), 90);
+      while (n < content.size() && (static_cast<unsigned char>(content[n]) & 0xC0) == 0x80) --n;
+      dedup_input.title = content.substr(0, n);
+    }
     rec.dedup = std::move(dedup_input);
   }
   return rec;

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "intake/json_schema.hpp"
 #include "intake/pii.hpp"
@@ -32,7 +33,8 @@ struct IntakeRejection {
 class Intake {
  public:
   // clock: Unix ms (injectable); pii_key: the HMAC key; dedup: compute signatures.
-  Intake(std::string pii_key, std::function<int64_t()> clock, bool dedup = false);
+  Intake(std::string pii_key, std::function<int64_t()> clock, bool dedup = false,
+         std::vector<std::string> gazetteer = {});
 
   std::variant<JournalRecord, IntakeRejection> prepare(const IntakeSource& src, std::string_view draft_json,
                                                        std::string_view raw, std::string_view raw_content_type) const;
@@ -43,6 +45,7 @@ class Intake {
   PiiHasher pii_;
   std::function<int64_t()> clock_;
   bool dedup_ = false;
+  std::vector<std::string> gazetteer_;
 };
 
 }  // namespace minyi

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/crypto.hpp"
+#include "core/ids.hpp"
 #include "core/json_writer.hpp"
 #include "core/timefmt.hpp"
 #include "journal/sqlite.hpp"
@@ -18,7 +19,7 @@ namespace {
 constexpr uintmax_t kWalRestartBytes = 64u << 20;
 
 // Rewrites the document's final member, `"dedup":{…}}`, with the decision.
-void render_dedup(std::string& doc, const DedupDecision& d) {
+void render_dedup(std::string& doc, const DedupDecision& d, const ClusterDecision& c) {
   auto pos = doc.rfind(",\"dedup\":");
   if (pos == std::string::npos) return;
   doc.resize(pos);
@@ -28,8 +29,14 @@ void render_dedup(std::string& doc, const DedupDecision& d) {
   w.field("status", d.duplicate ? "duplicate" : "new");
   if (d.duplicate) w.field("duplicate_of", d.duplicate_of);
   else w.raw_field("duplicate_of", "null");
-  w.raw_field("cluster_id", "null");
-  w.raw_field("cluster_size", "null");
+  if (c.cluster_id.empty()) {
+    w.raw_field("cluster_id", "null");
+    w.raw_field("cluster_size", "null");
+  } else {
+    w.field("cluster_id", c.cluster_id);
+    w.key("cluster_size");
+    w.integer(c.size);
+  }
   if (d.duplicate) {
     w.key("score");
     w.number(std::round(d.score * 1000) / 1000);
@@ -141,9 +148,21 @@ CREATE TABLE dedup_signatures (
   event_minutes    INTEGER NOT NULL,
   bands            BLOB NOT NULL,
   match_text       TEXT NOT NULL,
-  identities       TEXT NOT NULL
+  identities       TEXT NOT NULL,
+  places           TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX dedup_signatures_time ON dedup_signatures(event_minutes);
+CREATE TABLE clusters (
+  id            TEXT PRIMARY KEY,
+  place         TEXT NOT NULL,
+  title         TEXT NOT NULL,
+  size          INTEGER NOT NULL,
+  first_seen_ms INTEGER NOT NULL,
+  last_seen_ms  INTEGER NOT NULL,
+  keywords      TEXT NOT NULL
+);
+CREATE INDEX clusters_last_seen ON clusters(last_seen_ms);
+CREATE INDEX suggestions_cluster ON suggestions(cluster_id) WHERE cluster_id IS NOT NULL;
 )sql",
 };
 
@@ -174,8 +193,10 @@ struct Journal::Statements {
         insert_attachment(db, "INSERT INTO attachments(sha256, content_type, bytes) VALUES(?1,?2,?3)"),
         insert_suggestion(db,
                           "INSERT INTO suggestions(id, channel, instance, external_id, received_at, submitted_at, "
-                          "raw_id, raw_sha256, doc, status, duplicate_of, dedup_score, dedup_reason) "
-                          "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"),
+                          "raw_id, raw_sha256, doc, status, duplicate_of, dedup_score, dedup_reason, cluster_id) "
+                          "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"),
+        cluster_of(db, "SELECT cluster_id FROM suggestions WHERE id=?1"),
+        cluster_size(db, "SELECT size FROM clusters WHERE id=?1"),
         insert_event(db, "INSERT INTO events(id, type, subject, time, data) VALUES(?1,?2,?3,?4,?5)"),
         set_checkpoint(db,
                        "INSERT INTO checkpoints(instance, key, value, updated_at_ms) VALUES(?1,?2,?3,?4) "
@@ -195,7 +216,7 @@ struct Journal::Statements {
         insert_dead(db,
                     "INSERT OR IGNORE INTO dead_letters(sink, event_seq, event_id, event_type, reason, attempts, "
                     "first_failure_ms, dead_at_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)") {}
-  sql::Stmt find_key, insert_key, insert_raw, find_attachment, insert_attachment, insert_suggestion, insert_event,
+  sql::Stmt find_key, insert_key, insert_raw, find_attachment, insert_attachment, insert_suggestion, cluster_of, cluster_size, insert_event,
       set_checkpoint, insert_quarantine, cursor_advance, cursor_failure, insert_dead;
 };
 
@@ -207,7 +228,11 @@ Journal::Journal(JournalOptions opts) : opts_(std::move(opts)) {
   if (opts_.dedup.enabled) {
     detector_ = std::make_unique<DuplicateDetector>(opts_.dedup);
     detector_->load(*db_);
-    spdlog::info("journal {}: duplicate index holds {} suggestion(s)", opts_.path, detector_->size());
+    clusters_ = std::make_unique<ClusterIndex>(
+        ClusterOptions{opts_.dedup.cluster_window_ms, opts_.dedup.cluster_topic_threshold});
+    clusters_->load(*db_);
+    spdlog::info("journal {}: duplicate index holds {} suggestion(s); {} open cluster(s)", opts_.path,
+                 detector_->size(), clusters_->open_clusters());
   }
   sql::Stmt max(db_->get(), "SELECT COALESCE(MAX(seq), 0) FROM events");
   max.step();
@@ -322,6 +347,7 @@ void Journal::run_writer() {
     std::exception_ptr commit_error;
     try {
       if (detector_ && detector_->stale()) detector_->load(*db_);
+      if (clusters_ && clusters_->stale()) clusters_->load(*db_);
       db_->exec("BEGIN IMMEDIATE");
       for (size_t i = 0; i < batch.size(); ++i) {
         db_->exec("SAVEPOINT task");
@@ -331,6 +357,7 @@ void Journal::run_writer() {
         } catch (...) {
           errors[i] = std::current_exception();
           if (detector_) detector_->invalidate();  // its index may hold the rolled-back entry
+          if (clusters_) clusters_->invalidate();
           db_->exec("ROLLBACK TO task");
           db_->exec("RELEASE task");
         }
@@ -339,6 +366,7 @@ void Journal::run_writer() {
     } catch (...) {
       commit_error = std::current_exception();
       if (detector_) detector_->invalidate();
+      if (clusters_) clusters_->invalidate();
       try {
         db_->exec("ROLLBACK");
       } catch (...) {
@@ -395,9 +423,25 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
     if (!known) s.insert_attachment.bind(1, a.sha256).bind(2, a.content_type).bind_blob(3, a.bytes).run();
   }
   DedupDecision decision;
+  ClusterDecision cluster;
   if (rec.dedup && detector_) {
     decision = detector_->decide(db, *rec.dedup);
-    render_dedup(rec.suggestion_json, decision);
+    if (decision.duplicate) {
+      // A duplicate belongs to its original's cluster and does not count again.
+      s.cluster_of.bind(1, decision.duplicate_of);
+      if (s.cluster_of.step() && !s.cluster_of.col_null(0)) cluster.cluster_id = s.cluster_of.col_text(0);
+      s.cluster_of.reset();
+      if (!cluster.cluster_id.empty()) {
+        s.cluster_size.bind(1, cluster.cluster_id);
+        if (s.cluster_size.step()) cluster.size = s.cluster_size.col_int(0);
+        s.cluster_size.reset();
+      }
+    } else {
+      cluster = clusters_->assign(
+          db, IssueFeatures{rec.dedup->places, rec.dedup->keywords}, rec.dedup->event_time_ms, rec.dedup->title,
+          rec.suggestion_id);
+    }
+    render_dedup(rec.suggestion_json, decision, cluster);
   }
   s.insert_suggestion.bind(1, rec.suggestion_id)
       .bind(2, rec.channel)
@@ -411,6 +455,7 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
       .bind(10, decision.duplicate ? "duplicate" : "new");
   if (decision.duplicate)
     s.insert_suggestion.bind(11, decision.duplicate_of).bind(12, decision.score).bind(13, decision.reason);
+  if (!cluster.cluster_id.empty()) s.insert_suggestion.bind(14, cluster.cluster_id);
   s.insert_suggestion.run();
   if (rec.dedup && detector_) detector_->record(db, sqlite3_last_insert_rowid(db.get()), *rec.dedup);
   // The event carries the suggestion document itself: stored once, in suggestions.doc,
@@ -422,6 +467,14 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
       .bind(4, rec.received_at)
       .bind_null(5)
       .run();
+  // "Hot issues": every report that joins a cluster announces its new size.
+  if (cluster.joined)
+    s.insert_event.bind(1, new_uuid_v7())
+        .bind(2, "cluster.updated")
+        .bind(3, cluster.cluster_id)
+        .bind(4, rec.received_at)
+        .bind(5, cluster.json)
+        .run();
   if (rec.checkpoint)
     s.set_checkpoint.bind(1, rec.instance)
         .bind(2, rec.checkpoint->first)

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "dedup/clusters.hpp"
 #include "dedup/detector.hpp"
 
 namespace minyi {
@@ -142,6 +143,7 @@ class Journal {
   std::unique_ptr<sql::Db> db_;  // owned by the writer thread after construction
   std::unique_ptr<Statements> st_;
   std::unique_ptr<DuplicateDetector> detector_;  // used by the writer thread only
+  std::unique_ptr<ClusterIndex> clusters_;       // used by the writer thread only
   int schema_version_ = 0;
   // Guarded by mu_: the queue and the stopping flag. cv_ wakes the writer.
   std::mutex mu_;

@@ -89,7 +89,10 @@ std::string normalize_for_matching(std::string_view utf8, const MatchTextOptions
   for (int32_t i = 0; i < folded.length();) {
     UChar32 c = folded.char32At(i);
     i += U16_LENGTH(c);
-    if (!u_isalnum(c)) continue;  // punctuation, symbols, white space, controls
+    if (!u_isalnum(c)) {  // punctuation, symbols, white space, controls
+      if (opts.keep_separators && !kept.empty() && kept.back() != U' ') kept += U' ';
+      continue;
+    }
     auto it = table.find(static_cast<char32_t>(c));
     kept += it == table.end() ? static_cast<char32_t>(c) : it->second;
   }

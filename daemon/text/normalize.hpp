@@ -10,6 +10,9 @@ namespace minyi {
 struct MatchTextOptions {
   // Drop spoken fillers (嗯, 啊, 呃, 那个, 就是说 …): for transcripts of calls and shows.
   bool drop_asr_fillers = false;
+  // Replace each run of punctuation/white space by one space instead of removing it, so
+  // clause boundaries survive (place extraction needs them).
+  bool keep_separators = false;
 };
 
 // NFKC + case folding (ICU), Traditional → Simplified Chinese, full-width → half-width

@@ -40,7 +40,7 @@ class DeliveryTest(unittest.TestCase):
         for i in range(5):
             status, _, body = self.d.post({
                 "title": f"夜间施工噪音 {i}", "content": f"幸福小区旁工地每天夜里施工到凌晨，噪音扰民。第{i}次反映。",
-                "submitter": {"name": "张三", "phone": "13800138000", "id_number": "110105194912310021"},
+                "submitter": {"name": "张三", "phone": f"1380013800{i}", "id_number": f"11010519491231002{i}"},
                 "location": {"text": "幸福小区", "lat": 30.75, "lon": 120.75},
                 "submitted_at": "2026-11-27T09:30:11+08:00", "external_id": f"deliv-{i}"})
             self.assertEqual(status, 201, body)
@@ -68,10 +68,9 @@ class DeliveryTest(unittest.TestCase):
             self.assertEqual(data["id"], ev["subject"])
             self.assertEqual(data["channel"], "web")
             self.assertEqual(data["source"]["instance"], "portal")
-            self.assertEqual(data["submitter"]["phone_masked"], "138****8000")
+            self.assertRegex(data["submitter"]["phone_masked"], r"^138\*\*\*\*800\d$")
             self.assertTrue(data["submitter"]["phone_hash"].startswith("hmac-sha256:"))
-            self.assertNotIn("13800138000", req["body"].decode())
-            self.assertNotIn("110105194912310021", req["body"].decode())
+            self.assertNotRegex(req["body"].decode(), r"1380013800\d|11010519491231002\d")
             self.assertEqual(data["location"]["lat"], 30.75)
             self.assertRegex(data["received_at"], RFC3339)
 
@@ -83,6 +82,8 @@ class DeliveryTest(unittest.TestCase):
 
         for req in self.binary_receiver.snapshot():
             h = req["headers"]
+            if h["ce-subject"] not in ids:
+                continue  # cluster.updated events (these reports are about one place)
             self.assertEqual(h["ce-specversion"], "1.0")
             self.assertEqual(h["ce-type"], "minyi.suggestion.created")
             self.assertEqual(h["idempotency-key"], h["ce-id"])

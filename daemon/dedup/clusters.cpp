@@ -1,0 +1,261 @@
+// Place keys, topic keywords and the cluster index.
+#include "dedup/clusters.hpp"
+
+#include <algorithm>
+#include <array>
+#include <fstream>
+#include <set>
+#include <stdexcept>
+
+#include "core/ids.hpp"
+#include "core/json_writer.hpp"
+#include "core/timefmt.hpp"
+#include "journal/sqlite.hpp"
+#include "text/normalize.hpp"
+
+namespace minyi {
+
+namespace {
+
+// Place-type suffixes, longest first so 幼儿园 wins over 园.
+const std::array<std::u32string_view, 31> kPlaceSuffixes = {
+    U"幼儿园", U"卫生院", U"小区", U"花园", U"家园", U"公寓", U"大厦", U"广场", U"社区", U"街道", U"大道", U"学院",
+    U"大学", U"中学", U"小学", U"学校", U"医院", U"公园", U"商场", U"市场", U"车站", U"新城", U"村", U"镇",
+    U"乡", U"路", U"街", U"巷", U"苑", U"园", U"城"};
+
+// Characters that make the two characters before a suffix a pronoun or a generic word
+// ("我们小区", "该小区", "农村", "城市") rather than a name.
+const std::u32string_view kNotNameChars = U"我们你他她这那该本此其所在各全每个的了是和与及到去从向对把被周边附近整一农进县省市区城道马公出思";
+
+// Two-character words that say nothing about the topic.
+const std::set<std::u32string> kStopWords = {
+    U"我们", U"你们", U"他们", U"这个", U"那个", U"一个", U"没有", U"就是", U"因为", U"所以", U"但是", U"可以", U"已经",
+    U"现在", U"问题", U"希望", U"领导", U"政府", U"部门", U"相关", U"有关", U"请求", U"反映", U"投诉", U"建议", U"处理",
+    U"解决", U"什么", U"怎么", U"如何", U"是否", U"我是", U"业主", U"居民", U"市民", U"您好", U"你好", U"谢谢", U"时间",
+    U"情况", U"关于", U"进行", U"要求", U"目前", U"一直", U"非常", U"的问", U"的是", U"了一", U"是一", U"不是", U"这样",
+    U"还是", U"而且", U"如果", U"这些", U"那些", U"自己", U"的人", U"我的", U"们的", U"们小", U"有的", U"很多", U"之后",
+    U"以后", U"以来", U"今年", U"去年", U"每天", U"尊敬", U"敬的", U"书记", U"局长", U"市长", U"年月", U"月日", U"西地",
+    U"地省", U"一下", U"多次", U"能够", U"应该", U"需要", U"得到", U"到底", U"为什", U"么时", U"时候", U"请问", U"我家"};
+
+bool is_han(char32_t c) { return (c >= 0x3400 && c <= 0x9FFF) || (c >= 0x20000 && c <= 0x2FFFF); }
+
+std::u32string to_u32(std::string_view s) {
+  std::u32string out;
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    char32_t cp;
+    size_t len;
+    if (c < 0x80) cp = c, len = 1;
+    else if (c < 0xE0) cp = c & 0x1F, len = 2;
+    else if (c < 0xF0) cp = c & 0x0F, len = 3;
+    else cp = c & 0x07, len = 4;
+    for (size_t k = 1; k < len && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    out += cp;
+    i += len;
+  }
+  return out;
+}
+
+std::string to_utf8(std::u32string_view s) {
+  std::string out;
+  for (char32_t c : s) {
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+    } else if (c < 0x800) {
+      out += static_cast<char>(0xC0 | (c >> 6));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+      out += static_cast<char>(0xE0 | (c >> 12));
+      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (c >> 18));
+      out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> load_gazetteer(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read gazetteer file '" + path + "'");
+  std::vector<std::string> names;
+  for (std::string line; std::getline(in, line);) {
+    if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    std::string name = normalize_for_matching(line);
+    if (to_u32(name).size() >= 2) names.push_back(name);
+  }
+  return names;
+}
+
+IssueFeatures issue_features(std::string_view title, std::string_view content,
+                             const std::vector<std::string>& gazetteer) {
+  MatchTextOptions opts;
+  opts.keep_separators = true;
+  std::u32string text = to_u32(normalize_for_matching(std::string(title) + " " + std::string(content), opts));
+  IssueFeatures f;
+  std::vector<bool> in_place(text.size(), false);
+  std::set<std::string> seen;
+  auto add_place = [&](const std::u32string& key) {
+    if (seen.insert(to_utf8(key)).second) f.places.push_back(to_utf8(key));
+  };
+  for (const auto& name : gazetteer) {
+    std::u32string n = to_u32(name);
+    for (size_t pos = text.find(n); pos != std::u32string::npos; pos = text.find(n, pos + 1)) {
+      add_place(n);
+      std::fill(in_place.begin() + pos, in_place.begin() + pos + n.size(), true);
+    }
+  }
+  // Suffix matches, longest suffix first, so "之城小区" is listed before "力之城".
+  for (auto suffix : kPlaceSuffixes) {
+    for (size_t pos = text.find(suffix); pos != std::u32string::npos; pos = text.find(suffix, pos + 1)) {
+      if (pos < 2 || !is_han(text[pos - 1]) || !is_han(text[pos - 2])) continue;
+      if (kNotNameChars.find(text[pos - 1]) != std::u32string_view::npos ||
+          kNotNameChars.find(text[pos - 2]) != std::u32string_view::npos)
+        continue;
+      add_place(text.substr(pos - 2, 2 + suffix.size()));
+      std::fill(in_place.begin() + (pos - 2), in_place.begin() + pos + suffix.size(), true);
+    }
+  }
+  // Topic: two-character words outside places; the title counts twice.
+  std::map<std::u32string, int> counts;
+  size_t title_len = to_u32(normalize_for_matching(std::string(title), opts)).size();
+  for (size_t i = 0; i + 1 < text.size(); ++i) {
+    if (!is_han(text[i]) || !is_han(text[i + 1]) || in_place[i] || in_place[i + 1]) continue;
+    std::u32string w = text.substr(i, 2);
+    if (kStopWords.count(w)) continue;
+    counts[w] += i < title_len ? 2 : 1;
+  }
+  std::vector<std::pair<std::u32string, int>> ranked(counts.begin(), counts.end());
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  for (size_t i = 0; i < ranked.size() && i < 10; ++i) f.keywords.push_back(to_utf8(ranked[i].first));
+  return f;
+}
+
+ClusterIndex::ClusterIndex(ClusterOptions opts) : opts_(opts) {}
+ClusterIndex::~ClusterIndex() = default;
+
+void ClusterIndex::prepare(sql::Db& db) {
+  if (prepared_for_ == &db) return;
+  upsert_ = std::make_unique<sql::Stmt>(
+      db.get(),
+      "INSERT INTO clusters(id, place, title, size, first_seen_ms, last_seen_ms, keywords) VALUES(?1,?2,?3,?4,?5,?6,?7) "
+      "ON CONFLICT(id) DO UPDATE SET size=excluded.size, first_seen_ms=excluded.first_seen_ms, "
+      "last_seen_ms=excluded.last_seen_ms, keywords=excluded.keywords");
+  prepared_for_ = &db;
+}
+
+void ClusterIndex::load(sql::Db& db) {
+  prepare(db);
+  clusters_.clear();
+  by_place_.clear();
+  sql::Stmt newest(db.get(), "SELECT COALESCE(MAX(last_seen_ms), 0) FROM clusters");
+  newest.step();
+  int64_t from = newest.col_int(0) - opts_.window_ms;
+  sql::Stmt open(db.get(),
+                 "SELECT id, place, title, size, first_seen_ms, last_seen_ms, keywords FROM clusters "
+                 "WHERE last_seen_ms >= ?1");
+  open.bind(1, from);
+  while (open.step()) {
+    Cluster c{open.col_text(0), open.col_text(1), open.col_text(2), open.col_int(3), open.col_int(4), open.col_int(5), {}};
+    std::string kws = open.col_text(6);
+    for (size_t pos = 0; pos < kws.size();) {
+      size_t end = kws.find(' ', pos);
+      std::string item = kws.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+      if (auto colon = item.rfind(':'); colon != std::string::npos)
+        c.keywords[item.substr(0, colon)] = std::atoi(item.c_str() + colon + 1);
+      if (end == std::string::npos) break;
+      pos = end + 1;
+    }
+    by_place_[c.place].push_back(clusters_.size());
+    clusters_.push_back(std::move(c));
+  }
+  stale_ = false;
+}
+
+std::vector<std::string> ClusterIndex::top_keywords(const Cluster& c, size_t n) const {
+  std::vector<std::pair<std::string, int>> v(c.keywords.begin(), c.keywords.end());
+  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::vector<std::string> out;
+  for (size_t i = 0; i < v.size() && i < n; ++i) out.push_back(v[i].first);
+  return out;
+}
+
+std::string ClusterIndex::to_json(const Cluster& c, const std::string& latest) const {
+  std::string out;
+  JsonWriter w(out, 256);
+  w.begin_object();
+  w.field("id", c.id);
+  w.key("size");
+  w.integer(c.size);
+  w.field("place", c.place);
+  w.field("title", c.title);
+  w.field("first_seen", format_rfc3339_local(c.first_ms));
+  w.field("last_seen", format_rfc3339_local(c.last_ms));
+  w.key("keywords");
+  w.begin_array();
+  for (const auto& k : top_keywords(c, 8)) w.string(k);
+  w.end_array();
+  w.field("latest_suggestion", latest);
+  w.end_object();
+  return out;
+}
+
+ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_t t, const std::string& title,
+                                     const std::string& suggestion_id) {
+  prepare(db);
+  ClusterDecision d;
+  if (f.places.empty()) return d;
+  // Best open cluster at any of the places, by keyword overlap.
+  size_t best = SIZE_MAX;
+  double best_score = 0;
+  for (const auto& place : f.places) {
+    auto it = by_place_.find(place);
+    if (it == by_place_.end()) continue;
+    for (size_t idx : it->second) {
+      const Cluster& c = clusters_[idx];
+      if (t > c.last_ms + opts_.window_ms || t < c.first_ms - opts_.window_ms) continue;  // closed
+      auto top = top_keywords(c, 15);
+      size_t common = 0;
+      for (const auto& k : f.keywords) common += std::find(top.begin(), top.end(), k) != top.end();
+      size_t denom = std::min(f.keywords.size(), top.size());
+      double score = denom ? static_cast<double>(common) / static_cast<double>(denom) : 0;
+      if (score >= opts_.topic_threshold && score > best_score) {
+        best = idx;
+        best_score = score;
+      }
+    }
+  }
+  if (best == SIZE_MAX) {
+    Cluster c;
+    c.id = new_uuid_v7();
+    c.place = f.places.front();
+    c.title = title;
+    c.first_ms = c.last_ms = t;
+    for (const auto& place : f.places) by_place_[place].push_back(clusters_.size());
+    clusters_.push_back(std::move(c));
+    best = clusters_.size() - 1;
+  } else {
+    d.joined = true;
+  }
+  Cluster& c = clusters_[best];
+  c.size += 1;
+  c.first_ms = std::min(c.first_ms, t);
+  c.last_ms = std::max(c.last_ms, t);
+  for (size_t i = 0; i < f.keywords.size(); ++i) c.keywords[f.keywords[i]] += static_cast<int>(f.keywords.size() - i);
+  std::string kws;
+  for (const auto& [k, n] : c.keywords) kws += (kws.empty() ? "" : " ") + k + ":" + std::to_string(n);
+  upsert_->bind(1, c.id).bind(2, c.place).bind(3, c.title).bind(4, c.size).bind(5, c.first_ms).bind(6, c.last_ms)
+      .bind(7, kws)
+      .run();
+  d.cluster_id = c.id;
+  d.size = c.size;
+  d.json = to_json(c, suggestion_id);
+  return d;
+}
+
+}  // namespace minyi

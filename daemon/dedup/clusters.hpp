@@ -1,0 +1,80 @@
+// Same-issue clusters ("related"): reports from different people about the same problem
+// at the same place. A report joins an open cluster when a place key matches and the
+// topic keywords overlap; a cluster stays open while reports keep arriving within the
+// cluster window of its latest one.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace minyi {
+
+namespace sql {
+class Db;
+class Stmt;
+}  // namespace sql
+
+// What a report is about, from its title and content.
+struct IssueFeatures {
+  // Place keys, most specific first: the place-type suffix (小区, 学院, 路, 村 …) with the two
+  // characters before it ("之城小区", "经济学院"), or a gazetteer name found in the text.
+  std::vector<std::string> places;
+  // Topic keywords: the most frequent two-character words outside place names and a
+  // stop list, most frequent first.
+  std::vector<std::string> keywords;
+};
+
+IssueFeatures issue_features(std::string_view title, std::string_view content,
+                             const std::vector<std::string>& gazetteer = {});
+
+// Reads a gazetteer file: one local place name per line, '#' comments. Throws on error.
+std::vector<std::string> load_gazetteer(const std::string& path);
+
+struct ClusterOptions {
+  int64_t window_ms = 90LL * 86'400'000;
+  double topic_threshold = 0.3;  // keyword overlap: |A∩B| / min(|A|,|B|)
+};
+
+struct ClusterDecision {
+  std::string cluster_id;  // empty: no place, no cluster
+  int64_t size = 0;
+  bool joined = false;  // joined an existing cluster (vs. opened a new one)
+  std::string json;     // the cluster as a JSON object (for cluster.updated events)
+};
+
+// Owned by the journal writer thread; decisions are written in the caller's transaction.
+class ClusterIndex {
+ public:
+  explicit ClusterIndex(ClusterOptions opts);
+  ~ClusterIndex();
+  void load(sql::Db& db);
+  ClusterDecision assign(sql::Db& db, const IssueFeatures& f, int64_t event_time_ms, const std::string& title,
+                         const std::string& suggestion_id);
+  void invalidate() { stale_ = true; }
+  bool stale() const { return stale_; }
+  size_t open_clusters() const { return clusters_.size(); }
+
+ private:
+  struct Cluster {
+    std::string id, place, title;
+    int64_t size = 0, first_ms = 0, last_ms = 0;
+    std::map<std::string, int> keywords;
+  };
+  std::vector<std::string> top_keywords(const Cluster& c, size_t n) const;
+  std::string to_json(const Cluster& c, const std::string& latest) const;
+  void prepare(sql::Db& db);
+
+  ClusterOptions opts_;
+  std::vector<Cluster> clusters_;
+  std::unordered_map<std::string, std::vector<size_t>> by_place_;
+  bool stale_ = true;
+  sql::Db* prepared_for_ = nullptr;
+  std::unique_ptr<sql::Stmt> upsert_;
+};
+
+}  // namespace minyi
