@@ -85,7 +85,7 @@ const std::vector<KeySpec>& dedup_key_specs() {
        "least similarity (3-gram Jaccard of the normalized text) for a duplicate"},
       {"cluster_window", MINYI_CFG_DURATION, "90d", false,
        "a same-issue cluster stays open while reports keep arriving within this time of its latest one"},
-      {"cluster_topic_threshold", MINYI_CFG_DOUBLE, "0.3", false,
+      {"cluster_topic_threshold", MINYI_CFG_DOUBLE, "0.2", false,
        "least keyword overlap (shared / smaller set) for a report to join a cluster at its place"},
       {"gazetteer", MINYI_CFG_STRING, "", false, "optional file of local place names, one per line"},
   };

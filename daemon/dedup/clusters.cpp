@@ -25,7 +25,23 @@ const std::array<std::u32string_view, 31> kPlaceSuffixes = {
 
 // Characters that make the two characters before a suffix a pronoun or a generic word
 // ("我们小区", "该小区", "农村", "城市") rather than a name.
-const std::u32string_view kNotNameChars = U"我们你他她这那该本此其所在各全每个的了是和与及到去从向对把被周边附近整一农进县省市区城道马公出思";
+const std::u32string_view kNotNameChars = U"我们你他她这那该本此其所在各全每个的了是和与及到去从向对把被周边附近整一农进县省市区道马公出思入";
+
+// What citizens report about, as whole words (longest first where one contains another).
+const std::array<std::u32string_view, 98> kProblemTerms = {
+    U"乱收费", U"房产证", U"不动产", U"广场舞", U"红绿灯", U"公积金", U"菜市场", U"网约车", U"出租车", U"变压器",
+    U"高压线", U"自来水", U"噪音", U"噪声", U"油烟", U"扰民", U"污染", U"异味", U"臭味", U"烧烤", U"夜宵", U"施工",
+    U"工地", U"渣土", U"扬尘", U"粉尘", U"垃圾", U"污水", U"排污", U"积水", U"内涝", U"漏水", U"停水", U"停电",
+    U"断电", U"供暖", U"暖气", U"燃气", U"电梯", U"物业", U"停车", U"车位", U"占道", U"违停", U"违建", U"违章",
+    U"拆迁", U"征收", U"补偿", U"安置", U"交房", U"烂尾", U"维修", U"学位", U"入学", U"招生", U"学区", U"实习",
+    U"实训", U"打工", U"收费", U"学费", U"欠薪", U"工资", U"拖欠", U"社保", U"医保", U"养老", U"低保", U"公交",
+    U"地铁", U"路灯", U"修路", U"拥堵", U"交通", U"宠物", U"养狗", U"消防", U"隐患", U"食品", U"诈骗", U"欺诈",
+    U"退款", U"传销", U"黑车", U"户口", U"落户", U"贷款", U"补贴", U"购房", U"商铺", U"门面", U"餐馆", U"绿化",
+    U"砍伐", U"水质", U"信号", U"辐射"};
+
+// Function characters: a two-character window holding one is rarely a word.
+const std::u32string_view kFunctionChars = U"的了在是到和很都也就不着过把被给让向从对跟与及或而但又还再已才吗呢吧啊呀么这那些什其每各该此本您你我他她它们个有为以于之将";
+constexpr size_t kMaxKeywords = 30;
 
 // Two-character words that say nothing about the topic.
 const std::set<std::u32string> kStopWords = {
@@ -35,7 +51,9 @@ const std::set<std::u32string> kStopWords = {
     U"情况", U"关于", U"进行", U"要求", U"目前", U"一直", U"非常", U"的问", U"的是", U"了一", U"是一", U"不是", U"这样",
     U"还是", U"而且", U"如果", U"这些", U"那些", U"自己", U"的人", U"我的", U"们的", U"们小", U"有的", U"很多", U"之后",
     U"以后", U"以来", U"今年", U"去年", U"每天", U"尊敬", U"敬的", U"书记", U"局长", U"市长", U"年月", U"月日", U"西地",
-    U"地省", U"一下", U"多次", U"能够", U"应该", U"需要", U"得到", U"到底", U"为什", U"么时", U"时候", U"请问", U"我家"};
+    U"地省", U"一下", U"多次", U"能够", U"应该", U"需要", U"得到", U"到底", U"为什", U"么时", U"时候", U"请问", U"我家",
+    // place-type words: the place itself is matched separately
+    U"小区", U"学校", U"学院", U"社区", U"医院", U"街道", U"大学", U"中学", U"小学", U"花园", U"家园", U"广场"};
 
 bool is_han(char32_t c) { return (c >= 0x3400 && c <= 0x9FFF) || (c >= 0x20000 && c <= 0x2FFFF); }
 
@@ -121,18 +139,33 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
       std::fill(in_place.begin() + (pos - 2), in_place.begin() + pos + suffix.size(), true);
     }
   }
-  // Topic: two-character words outside places; the title counts twice.
-  std::map<std::u32string, int> counts;
+  // Topic: two-character words outside places, without function characters; the title
+  // counts twice. Ranked by count, then by first appearance.
+  std::map<std::u32string, std::pair<int, size_t>> counts;  // word → (count, first position)
   size_t title_len = to_u32(normalize_for_matching(std::string(title), opts)).size();
   for (size_t i = 0; i + 1 < text.size(); ++i) {
     if (!is_han(text[i]) || !is_han(text[i + 1]) || in_place[i] || in_place[i + 1]) continue;
+    if (kFunctionChars.find(text[i]) != std::u32string_view::npos ||
+        kFunctionChars.find(text[i + 1]) != std::u32string_view::npos)
+      continue;
     std::u32string w = text.substr(i, 2);
     if (kStopWords.count(w)) continue;
-    counts[w] += i < title_len ? 2 : 1;
+    auto [it, fresh] = counts.try_emplace(w, 0, i);
+    it->second.first += i < title_len ? 2 : 1;
   }
-  std::vector<std::pair<std::u32string, int>> ranked(counts.begin(), counts.end());
-  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-  for (size_t i = 0; i < ranked.size() && i < 10; ++i) f.keywords.push_back(to_utf8(ranked[i].first));
+  std::vector<std::pair<std::u32string, std::pair<int, size_t>>> ranked(counts.begin(), counts.end());
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.second.first != b.second.first ? a.second.first > b.second.first : a.second.second < b.second.second;
+  });
+  for (size_t i = 0; i < ranked.size() && i < kMaxKeywords; ++i) f.keywords.push_back(to_utf8(ranked[i].first));
+  std::vector<std::pair<int, std::u32string_view>> problems;
+  for (auto term : kProblemTerms) {
+    int n = 0;
+    for (size_t pos = text.find(term); pos != std::u32string::npos; pos = text.find(term, pos + 1)) n += 1;
+    if (n) problems.emplace_back(n, term);
+  }
+  std::stable_sort(problems.begin(), problems.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (const auto& [n, term] : problems) f.problems.push_back(to_utf8(term));
   return f;
 }
 
@@ -161,13 +194,15 @@ void ClusterIndex::load(sql::Db& db) {
                  "WHERE last_seen_ms >= ?1");
   open.bind(1, from);
   while (open.step()) {
-    Cluster c{open.col_text(0), open.col_text(1), open.col_text(2), open.col_int(3), open.col_int(4), open.col_int(5), {}};
+    Cluster c{open.col_text(0), open.col_text(1), open.col_text(2), open.col_int(3), open.col_int(4), open.col_int(5), {}, {}};
     std::string kws = open.col_text(6);
     for (size_t pos = 0; pos < kws.size();) {
       size_t end = kws.find(' ', pos);
       std::string item = kws.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-      if (auto colon = item.rfind(':'); colon != std::string::npos)
-        c.keywords[item.substr(0, colon)] = std::atoi(item.c_str() + colon + 1);
+      if (auto colon = item.rfind(':'); colon != std::string::npos) {
+        if (item[0] == '!') c.problems[item.substr(1, colon - 1)] = std::atoi(item.c_str() + colon + 1);
+        else c.keywords[item.substr(0, colon)] = std::atoi(item.c_str() + colon + 1);
+      }
       if (end == std::string::npos) break;
       pos = end + 1;
     }
@@ -177,8 +212,8 @@ void ClusterIndex::load(sql::Db& db) {
   stale_ = false;
 }
 
-std::vector<std::string> ClusterIndex::top_keywords(const Cluster& c, size_t n) const {
-  std::vector<std::pair<std::string, int>> v(c.keywords.begin(), c.keywords.end());
+std::vector<std::string> ClusterIndex::top(const std::map<std::string, int>& counts, size_t n) {
+  std::vector<std::pair<std::string, int>> v(counts.begin(), counts.end());
   std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   std::vector<std::string> out;
   for (size_t i = 0; i < v.size() && i < n; ++i) out.push_back(v[i].first);
@@ -198,7 +233,11 @@ std::string ClusterIndex::to_json(const Cluster& c, const std::string& latest) c
   w.field("last_seen", format_rfc3339_local(c.last_ms));
   w.key("keywords");
   w.begin_array();
-  for (const auto& k : top_keywords(c, 8)) w.string(k);
+  for (const auto& k : top(c.keywords, 8)) w.string(k);
+  w.end_array();
+  w.key("problems");
+  w.begin_array();
+  for (const auto& k : top(c.problems, 5)) w.string(k);
   w.end_array();
   w.field("latest_suggestion", latest);
   w.end_object();
@@ -219,11 +258,16 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
     for (size_t idx : it->second) {
       const Cluster& c = clusters_[idx];
       if (t > c.last_ms + opts_.window_ms || t < c.first_ms - opts_.window_ms) continue;  // closed
-      auto top = top_keywords(c, 15);
+      auto words = top(c.keywords, 40);
       size_t common = 0;
-      for (const auto& k : f.keywords) common += std::find(top.begin(), top.end(), k) != top.end();
-      size_t denom = std::min(f.keywords.size(), top.size());
+      for (const auto& k : f.keywords) common += std::find(words.begin(), words.end(), k) != words.end();
+      size_t denom = std::min(f.keywords.size(), words.size());
       double score = denom ? static_cast<double>(common) / static_cast<double>(denom) : 0;
+      // A shared main problem at the same place is the same issue, however it is worded.
+      auto main_problems = top(c.problems, 5);
+      for (size_t i = 0; i < f.problems.size() && i < 3; ++i)
+        if (std::find(main_problems.begin(), main_problems.end(), f.problems[i]) != main_problems.end())
+          score = std::max(score, opts_.topic_threshold + 0.5);
       if (score >= opts_.topic_threshold && score > best_score) {
         best = idx;
         best_score = score;
@@ -247,8 +291,10 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
   c.first_ms = std::min(c.first_ms, t);
   c.last_ms = std::max(c.last_ms, t);
   for (size_t i = 0; i < f.keywords.size(); ++i) c.keywords[f.keywords[i]] += static_cast<int>(f.keywords.size() - i);
+  for (size_t i = 0; i < f.problems.size(); ++i) c.problems[f.problems[i]] += static_cast<int>(f.problems.size() - i);
   std::string kws;
   for (const auto& [k, n] : c.keywords) kws += (kws.empty() ? "" : " ") + k + ":" + std::to_string(n);
+  for (const auto& [k, n] : c.problems) kws += std::string(kws.empty() ? "" : " ") + "!" + k + ":" + std::to_string(n);
   upsert_->bind(1, c.id).bind(2, c.place).bind(3, c.title).bind(4, c.size).bind(5, c.first_ms).bind(6, c.last_ms)
       .bind(7, kws)
       .run();

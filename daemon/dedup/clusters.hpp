@@ -24,9 +24,12 @@ struct IssueFeatures {
   // Place keys, most specific first: the place-type suffix (小区, 学院, 路, 村 …) with the two
   // characters before it ("之城小区", "经济学院"), or a gazetteer name found in the text.
   std::vector<std::string> places;
-  // Topic keywords: the most frequent two-character words outside place names and a
-  // stop list, most frequent first.
+  // Topic keywords (up to 30): two-character words outside place names, without
+  // function characters or stop words, most frequent first.
   std::vector<std::string> keywords;
+  // Problem terms from a built-in lexicon of what citizens report (油烟, 噪音, 停车, 实习 …),
+  // most frequent first: a shared one at the same place is enough to be the same issue.
+  std::vector<std::string> problems;
 };
 
 IssueFeatures issue_features(std::string_view title, std::string_view content,
@@ -37,7 +40,7 @@ std::vector<std::string> load_gazetteer(const std::string& path);
 
 struct ClusterOptions {
   int64_t window_ms = 90LL * 86'400'000;
-  double topic_threshold = 0.3;  // keyword overlap: |A∩B| / min(|A|,|B|)
+  double topic_threshold = 0.2;  // keyword overlap: |A∩B| / min(|A|,|B|)
 };
 
 struct ClusterDecision {
@@ -64,8 +67,9 @@ class ClusterIndex {
     std::string id, place, title;
     int64_t size = 0, first_ms = 0, last_ms = 0;
     std::map<std::string, int> keywords;
+    std::map<std::string, int> problems;
   };
-  std::vector<std::string> top_keywords(const Cluster& c, size_t n) const;
+  static std::vector<std::string> top(const std::map<std::string, int>& counts, size_t n);
   std::string to_json(const Cluster& c, const std::string& latest) const;
   void prepare(sql::Db& db);
 

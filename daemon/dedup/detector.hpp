@@ -27,6 +27,7 @@ struct DedupInput {
   int64_t event_time_ms = 0;            // submitted_at when present, else received_at
   std::vector<std::string> places;      // place keys (clusters.hpp)
   std::vector<std::string> keywords;    // topic keywords (clusters.hpp)
+  std::vector<std::string> problems;    // problem terms (clusters.hpp)
   std::string title;                    // title, or the start of the content
 };
 
@@ -35,7 +36,7 @@ struct DedupOptions {
   int64_t duplicate_window_ms = 30LL * 86'400'000;
   double duplicate_threshold = 0.8;  // exact 3-gram Jaccard similarity
   int64_t cluster_window_ms = 90LL * 86'400'000;
-  double cluster_topic_threshold = 0.3;
+  double cluster_topic_threshold = 0.2;
   std::vector<std::string> gazetteer;  // local place names (normalized)
 };
 

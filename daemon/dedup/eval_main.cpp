@@ -39,6 +39,10 @@ const char* kUsage =
     "  --label-where COL=VAL  only label rows with this value are duplicate groups; the other\n"
     "                         labelled groups are hard negatives (default single_user_group=1)\n"
     "  --duplicate-window D   (default 365d)   --threshold X (default 0.8)\n"
+    "  --cluster-labels CSV   same-issue labels: pairs in one group should share a cluster\n"
+    "  --cluster-group-col N  group column there (default issue_id)\n"
+    "  --cluster-none VALUE   group value meaning 'no issue' (distractors; default 0)\n"
+    "  --cluster-window D     (default 365d, sliding)\n"
     "  --out FILE             decisions as CSV (default dedup-decisions.csv)\n";
 
 std::string arg(std::map<std::string, std::string>& a, const char* k) { return a.at(k); }
@@ -66,7 +70,8 @@ int main(int argc, char** argv) {
       {"--text-col", "detail"}, {"--title-col", "subject"}, {"--time-col", "time_iso"},
       {"--user-col", "user_id"}, {"--utc-offset", "+08:00"}, {"--label-id-col", "msg_id"},
       {"--label-group-col", "group_id"}, {"--label-where", "single_user_group=1"}, {"--duplicate-window", "365d"},
-      {"--threshold", "0.8"},  {"--out", "dedup-decisions.csv"}};
+      {"--threshold", "0.8"},  {"--out", "dedup-decisions.csv"}, {"--cluster-labels", ""},
+      {"--cluster-group-col", "issue_id"}, {"--cluster-none", "0"}, {"--cluster-window", "365d"}};
   for (int i = 1; i < argc; i += 2) {
     if (!a.count(argv[i]) || i + 1 >= argc) {
       std::fprintf(stderr, "minyi-dedup-eval: bad argument '%s'\n%s", argv[i], kUsage);
@@ -107,6 +112,9 @@ int main(int argc, char** argv) {
     jo.dedup.enabled = true;
     jo.dedup.duplicate_window_ms = *window;
     jo.dedup.duplicate_threshold = std::stod(a["--threshold"]);
+    auto cwindow = minyi::parse_duration_ms(a["--cluster-window"]);
+    if (!cwindow) throw std::runtime_error("bad --cluster-window");
+    jo.dedup.cluster_window_ms = *cwindow;
     minyi::Journal journal(jo);
     minyi::Intake intake(minyi::to_hex(minyi::random_bytes(32)), minyi::wall_clock_ms, true);
     const minyi::IntakeSource src{"eval", "eval", "1", "other"};
@@ -129,6 +137,7 @@ int main(int argc, char** argv) {
     // Decisions back from the journal, as minyid would have stored them.
     std::map<std::string, std::string> ext_of, root_of;  // suggestion id → msg id; msg id → root msg id
     std::map<std::string, std::tuple<std::string, std::string, double, std::string>> decision;
+    std::map<std::string, std::string> cluster_of;  // msg id → cluster id
     {
       std::string sql_path = jo.path;
       sqlite3* db = nullptr;
@@ -136,11 +145,12 @@ int main(int argc, char** argv) {
       sqlite3_stmt* st = nullptr;
       sqlite3_prepare_v2(db,
                          "SELECT external_id, id, status, COALESCE(duplicate_of,''), COALESCE(dedup_score,0), "
-                         "COALESCE(dedup_reason,'') FROM suggestions",
+                         "COALESCE(dedup_reason,''), COALESCE(cluster_id,'') FROM suggestions",
                          -1, &st, nullptr);
       while (sqlite3_step(st) == SQLITE_ROW) {
         auto text = [&](int i) { return std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, i))); };
         ext_of[text(1)] = text(0);
+        cluster_of[text(0)] = text(6);
         decision[text(0)] = {text(2), text(3), sqlite3_column_double(st, 4), text(5)};
       }
       sqlite3_finalize(st);
@@ -148,13 +158,13 @@ int main(int argc, char** argv) {
     }
     std::map<std::string, std::vector<std::string>> predicted;
     std::ofstream out(a["--out"]);
-    out << "msg_id,status,duplicate_of_msg_id,score,reason\n";
+    out << "msg_id,status,duplicate_of_msg_id,score,reason,cluster_id\n";
     for (const auto& [msg, dec] : decision) {
       const auto& [status, dup_of, score, reason] = dec;
       std::string root = status == "duplicate" ? ext_of[dup_of] : msg;
       predicted[root].push_back(msg);
       out << csv_field(msg) << "," << status << "," << csv_field(status == "duplicate" ? root : "") << "," << score
-          << "," << csv_field(reason) << "\n";
+          << "," << csv_field(reason) << "," << cluster_of[msg] << "\n";
     }
 
     // Labels: groups matching --label-where are duplicates; other groups are hard negatives.
@@ -199,6 +209,47 @@ int main(int argc, char** argv) {
     std::printf("duplicate: precision %.3f recall %.3f F1 %.3f\n", precision, recall, f1);
     std::printf("hard negatives: %zu labelled pairs, %zu merged as duplicates\n", neg_pairs.size(), neg_merged);
     std::printf("links between different people's different texts: %zu\n", diff_people_diff_text);
+    if (!a["--cluster-labels"].empty()) {
+      auto cl = minyi::csv::read_csv(a["--cluster-labels"]);
+      long cid = minyi::csv::column(cl.at(0), a["--label-id-col"].c_str());
+      long cg = minyi::csv::column(cl.at(0), a["--cluster-group-col"].c_str());
+      if (cid < 0 || cg < 0) throw std::runtime_error("the cluster label file lacks the id or group column");
+      std::map<std::string, std::vector<std::string>> issues, pred_clusters;
+      std::vector<std::string> distractors;
+      std::set<std::string> labelled;
+      for (size_t r = 1; r < cl.size(); ++r) {
+        const std::string& id = cl[r][cid];
+        if (!decision.count(id)) continue;
+        labelled.insert(id);
+        if (cl[r][cg] == a["--cluster-none"]) distractors.push_back(id);
+        else issues[cl[r][cg]].push_back(id);
+      }
+      // Predicted "same cluster" among the labelled messages only.
+      for (const auto& id : labelled)
+        if (!cluster_of[id].empty()) pred_clusters[cluster_of[id]].push_back(id);
+      auto pp = pairs_of(pred_clusters), tp_pairs = pairs_of(issues);
+      size_t ok = 0;
+      for (const auto& p : pp) ok += tp_pairs.count(p);
+      double cp = pp.empty() ? 1.0 : static_cast<double>(ok) / static_cast<double>(pp.size());
+      double cr = tp_pairs.empty() ? 1.0 : static_cast<double>(ok) / static_cast<double>(tp_pairs.size());
+      double cf = cp + cr > 0 ? 2 * cp * cr / (cp + cr) : 0;
+      size_t joined = 0;
+      std::set<std::string> issue_clusters;
+      for (const auto& [g, members] : issues)
+        for (const auto& m : members) issue_clusters.insert(cluster_of[m]);
+      for (const auto& dstr : distractors) joined += !cluster_of[dstr].empty() && issue_clusters.count(cluster_of[dstr]);
+      std::printf("same cluster: precision %.3f recall %.3f F1 %.3f (%zu labelled pairs, %zu predicted)\n", cp, cr, cf,
+                  tp_pairs.size(), pp.size());
+      for (const auto& [g, members] : issues) {
+        std::map<std::string, int> by;
+        for (const auto& m : members) by[cluster_of[m].empty() ? "(none)" : cluster_of[m]]++;
+        int biggest = 0;
+        for (const auto& [c, n] : by) biggest = std::max(biggest, n);
+        std::printf("issue %s: %zu messages in %zu cluster(s), largest holds %d\n", g.c_str(), members.size(), by.size(),
+                    biggest);
+      }
+      std::printf("distractors in an issue's cluster: %zu of %zu\n", joined, distractors.size());
+    }
     std::printf("decisions written to %s\n", a["--out"].c_str());
     std::filesystem::remove_all(dir);
   } catch (const std::exception& e) {

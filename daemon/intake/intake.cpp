@@ -215,6 +215,7 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
     IssueFeatures features = issue_features(title, content, gazetteer_);
     dedup_input.places = std::move(features.places);
     dedup_input.keywords = std::move(features.keywords);
+    dedup_input.problems = std::move(features.problems);
     if (!title.empty()) {
       dedup_input.title = title;
     } else {  // the start of the content, cut on a character boundary

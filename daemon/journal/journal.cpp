@@ -438,7 +438,8 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
       }
     } else {
       cluster = clusters_->assign(
-          db, IssueFeatures{rec.dedup->places, rec.dedup->keywords}, rec.dedup->event_time_ms, rec.dedup->title,
+          db, IssueFeatures{rec.dedup->places, rec.dedup->keywords, rec.dedup->problems}, rec.dedup->event_time_ms,
+          rec.dedup->title,
           rec.suggestion_id);
     }
     render_dedup(rec.suggestion_json, decision, cluster);

@@ -1,5 +1,6 @@
 """minyi-dedup-eval on the shared ground truth: every same-user exact-duplicate group of
-附件3 is linked (recall 1.0), and no link joins different people's different texts."""
+附件3 is linked (recall 1.0), no link joins different people's different texts, and the
+official worked example's two issues each form one cluster without the distractors."""
 
 import csv
 import os
@@ -18,12 +19,17 @@ class DedupEvalTest(unittest.TestCase):
         out = os.path.join(tempfile.mkdtemp(prefix="minyi-eval-"), "decisions.csv")
         res = subprocess.run([EVAL, "--messages", os.path.join(SHARED, "data/teddy2020c/attach3_hot_messages.csv"),
                               "--labels", os.path.join(SHARED, "data/ground-truth/gt_attach3_exact_dup_groups.csv"),
-                              "--duplicate-window", "365d", "--out", out],
+                              "--cluster-labels", os.path.join(SHARED, "data/ground-truth/gt_official_sample30_issues.csv"),
+                              "--duplicate-window", "365d", "--cluster-window", "365d", "--out", out],
                              capture_output=True, text=True, timeout=600)
         self.assertEqual(res.returncode, 0, res.stderr)
         recall = float(re.search(r"recall (\d\.\d+)", res.stdout).group(1))
         self.assertEqual(recall, 1.0, res.stdout)
         self.assertIn("links between different people's different texts: 0", res.stdout)
+        # The official worked example: issue 1 and issue 2 each one cluster; distractors join neither.
+        self.assertRegex(res.stdout, r"issue 1: 10 messages in 1 cluster\(s\)")
+        self.assertRegex(res.stdout, r"issue 2: 5 messages in 1 cluster\(s\)")
+        self.assertIn("distractors in an issue's cluster: 0 of 15", res.stdout)
         with open(out, encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
         self.assertEqual(len(rows), 4326)

@@ -57,6 +57,36 @@ class DuplicatesTest(unittest.TestCase):
         c = self.d.post({"content": "公交站台破损，雨天没有遮挡，建议增设候车亭。", "submitter": {"phone": "13800138000"}})[2]["id"]
         self.assertEqual(self.doc(c)["dedup"]["status"], "new")
 
+    def test_same_issue_from_two_people_forms_one_cluster(self):
+        a = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        b = self.d.post({"content": TEXT, "submitter": {"phone": "13900139000"}}, path="/v1/app")[2]["id"]
+        da, db = self.doc(a)["dedup"], self.doc(b)["dedup"]
+        self.assertEqual((da["status"], db["status"]), ("new", "new"))
+        self.assertTrue(da["cluster_id"])
+        self.assertEqual(db["cluster_id"], da["cluster_id"])
+        self.assertEqual(db["cluster_size"], 2)
+        self.assertEqual(self.d.query("SELECT size FROM clusters WHERE id=?", da["cluster_id"]), [(2,)])
+        # Another family, other words, same noise at the same estate: same cluster.
+        c = self.d.post({"content": "幸福小区南门工地夜里施工噪音太大了，孩子晚上睡不着觉，希望管一管夜间施工。",
+                         "submitter": {"phone": "13700137000"}})[2]["id"]
+        self.assertEqual(self.doc(c)["dedup"]["cluster_id"], da["cluster_id"])
+        self.assertEqual(self.doc(c)["dedup"]["cluster_size"], 3)
+        # The same complaint about another estate: neither duplicate nor related.
+        swapped = TEXT.replace("幸福小区", "光明小区")
+        d = self.d.post({"content": swapped, "submitter": {"phone": "13800138000"}})[2]["id"]
+        dd = self.doc(d)["dedup"]
+        self.assertEqual(dd["status"], "new")
+        self.assertNotEqual(dd["cluster_id"], da["cluster_id"])
+        # The same estate with a different problem: another cluster.
+        e = self.d.post({"content": "幸福小区的电梯经常故障停运，老人上下楼很困难，物业一直不维修。",
+                         "submitter": {"phone": "13600136000"}})[2]["id"]
+        self.assertNotEqual(self.doc(e)["dedup"]["cluster_id"], da["cluster_id"])
+        events = wait_until(lambda: (ev := [x for x in self.d.file_events(self.out) if x["type"] == "minyi.cluster.updated"])
+                            and len(ev) == 2 and ev, what="cluster events")
+        self.assertEqual([x["data"]["size"] for x in events], [2, 3])
+        self.assertEqual(events[-1]["subject"], da["cluster_id"])
+        self.assertEqual(events[-1]["data"]["latest_suggestion"], c)
+
     def test_decisions_and_index_survive_restart_and_kill9(self):
         ids = [self.d.post({"content": f"{TEXT}（第{i}号楼）", "submitter": {"phone": "13800138000"}})[2]["id"]
                for i in range(5)]
