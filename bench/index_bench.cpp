@@ -2,13 +2,13 @@
 // (default 1,000,000), then times lookup+insert one by one (p50/p99/p99.9), reports memory
 // per suggestion, and times a start-up load of N stored signatures from a SQLite file.
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <unistd.h>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -83,7 +83,8 @@ int main(int argc, char** argv) {
   std::string path = (dir / "signatures.db").string();
   sqlite3* db = nullptr;
   check(sqlite3_open(path.c_str(), &db), db, "open");
-  check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE sig(id INTEGER PRIMARY KEY, minutes INTEGER, bands BLOB);",
+  check(sqlite3_exec(db,
+                     "PRAGMA journal_mode=WAL; CREATE TABLE sig(id INTEGER PRIMARY KEY, minutes INTEGER, bands BLOB);",
                      nullptr, nullptr, nullptr),
         db, "create");
   sqlite3_stmt* ins = nullptr;

@@ -15,12 +15,12 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
-
-#include "core/csv.hpp"
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "core/csv.hpp"
 
 namespace beast = boost::beast;
 namespace http = beast::http;

@@ -19,28 +19,32 @@ namespace {
 
 // Place-type suffixes, longest first so 幼儿园 wins over 园.
 const std::array<std::u32string_view, 31> kPlaceSuffixes = {
-    U"幼儿园", U"卫生院", U"小区", U"花园", U"家园", U"公寓", U"大厦", U"广场", U"社区", U"街道", U"大道", U"学院",
-    U"大学", U"中学", U"小学", U"学校", U"医院", U"公园", U"商场", U"市场", U"车站", U"新城", U"村", U"镇",
-    U"乡", U"路", U"街", U"巷", U"苑", U"园", U"城"};
+    U"幼儿园", U"卫生院", U"小区", U"花园", U"家园", U"公寓", U"大厦", U"广场", U"社区", U"街道", U"大道",
+    U"学院",   U"大学",   U"中学", U"小学", U"学校", U"医院", U"公园", U"商场", U"市场", U"车站", U"新城",
+    U"村",     U"镇",     U"乡",   U"路",   U"街",   U"巷",   U"苑",   U"园",   U"城"};
 
 // Characters that make the two characters before a suffix a pronoun or a generic word
 // ("我们小区", "该小区", "农村", "城市") rather than a name.
-const std::u32string_view kNotNameChars = U"我们你他她这那该本此其所在各全每个的了是和与及到去从向对把被周边附近整一农进县省市区道马公出思入";
+const std::u32string_view kNotNameChars =
+    U"我们你他她这那该本此其所在各全每个的了是和与及到去从向对把被周边附近整一农进县省市区道马公出思入";
 
 // What citizens report about, as whole words (longest first where one contains another).
 const std::array<std::u32string_view, 98> kProblemTerms = {
     U"乱收费", U"房产证", U"不动产", U"广场舞", U"红绿灯", U"公积金", U"菜市场", U"网约车", U"出租车", U"变压器",
-    U"高压线", U"自来水", U"噪音", U"噪声", U"油烟", U"扰民", U"污染", U"异味", U"臭味", U"烧烤", U"夜宵", U"施工",
-    U"工地", U"渣土", U"扬尘", U"粉尘", U"垃圾", U"污水", U"排污", U"积水", U"内涝", U"漏水", U"停水", U"停电",
-    U"断电", U"供暖", U"暖气", U"燃气", U"电梯", U"物业", U"停车", U"车位", U"占道", U"违停", U"违建", U"违章",
-    U"拆迁", U"征收", U"补偿", U"安置", U"交房", U"烂尾", U"维修", U"学位", U"入学", U"招生", U"学区", U"实习",
-    U"实训", U"打工", U"收费", U"学费", U"欠薪", U"工资", U"拖欠", U"社保", U"医保", U"养老", U"低保", U"公交",
-    U"地铁", U"路灯", U"修路", U"拥堵", U"交通", U"宠物", U"养狗", U"消防", U"隐患", U"食品", U"诈骗", U"欺诈",
-    U"退款", U"传销", U"黑车", U"户口", U"落户", U"贷款", U"补贴", U"购房", U"商铺", U"门面", U"餐馆", U"绿化",
-    U"砍伐", U"水质", U"信号", U"辐射"};
+    U"高压线", U"自来水", U"噪音",   U"噪声",   U"油烟",   U"扰民",   U"污染",   U"异味",   U"臭味",   U"烧烤",
+    U"夜宵",   U"施工",   U"工地",   U"渣土",   U"扬尘",   U"粉尘",   U"垃圾",   U"污水",   U"排污",   U"积水",
+    U"内涝",   U"漏水",   U"停水",   U"停电",   U"断电",   U"供暖",   U"暖气",   U"燃气",   U"电梯",   U"物业",
+    U"停车",   U"车位",   U"占道",   U"违停",   U"违建",   U"违章",   U"拆迁",   U"征收",   U"补偿",   U"安置",
+    U"交房",   U"烂尾",   U"维修",   U"学位",   U"入学",   U"招生",   U"学区",   U"实习",   U"实训",   U"打工",
+    U"收费",   U"学费",   U"欠薪",   U"工资",   U"拖欠",   U"社保",   U"医保",   U"养老",   U"低保",   U"公交",
+    U"地铁",   U"路灯",   U"修路",   U"拥堵",   U"交通",   U"宠物",   U"养狗",   U"消防",   U"隐患",   U"食品",
+    U"诈骗",   U"欺诈",   U"退款",   U"传销",   U"黑车",   U"户口",   U"落户",   U"贷款",   U"补贴",   U"购房",
+    U"商铺",   U"门面",   U"餐馆",   U"绿化",   U"砍伐",   U"水质",   U"信号",   U"辐射"};
 
 // Function characters: a two-character window holding one is rarely a word.
-const std::u32string_view kFunctionChars = U"的了在是到和很都也就不着过把被给让向从对跟与及或而但又还再已才吗呢吧啊呀么这那些什其每各该此本您你我他她它们个有为以于之将";
+const std::u32string_view kFunctionChars =
+    U"的了在是到和很都也就不着过把被给让向从对跟与及或而但又还再已才吗呢吧啊呀么这那些什其每各该此本您你我他她它们个有"
+    U"为以于之将";
 constexpr size_t kMaxKeywords = 30;
 
 // Two-character words that say nothing about the topic.
@@ -63,10 +67,14 @@ std::u32string to_u32(std::string_view s) {
     auto c = static_cast<unsigned char>(s[i]);
     char32_t cp;
     size_t len;
-    if (c < 0x80) cp = c, len = 1;
-    else if (c < 0xE0) cp = c & 0x1F, len = 2;
-    else if (c < 0xF0) cp = c & 0x0F, len = 3;
-    else cp = c & 0x07, len = 4;
+    if (c < 0x80)
+      cp = c, len = 1;
+    else if (c < 0xE0)
+      cp = c & 0x1F, len = 2;
+    else if (c < 0xF0)
+      cp = c & 0x0F, len = 3;
+    else
+      cp = c & 0x07, len = 4;
     for (size_t k = 1; k < len && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
     out += cp;
     i += len;
@@ -176,7 +184,8 @@ void ClusterIndex::prepare(sql::Db& db) {
   if (prepared_for_ == &db) return;
   upsert_ = std::make_unique<sql::Stmt>(
       db.get(),
-      "INSERT INTO clusters(id, place, title, size, first_seen_ms, last_seen_ms, keywords) VALUES(?1,?2,?3,?4,?5,?6,?7) "
+      "INSERT INTO clusters(id, place, title, size, first_seen_ms, last_seen_ms, keywords) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7) "
       "ON CONFLICT(id) DO UPDATE SET size=excluded.size, first_seen_ms=excluded.first_seen_ms, "
       "last_seen_ms=excluded.last_seen_ms, keywords=excluded.keywords");
   prepared_for_ = &db;
@@ -194,14 +203,23 @@ void ClusterIndex::load(sql::Db& db) {
                  "WHERE last_seen_ms >= ?1");
   open.bind(1, from);
   while (open.step()) {
-    Cluster c{open.col_text(0), open.col_text(1), open.col_text(2), open.col_int(3), open.col_int(4), open.col_int(5), {}, {}};
+    Cluster c{open.col_text(0),
+              open.col_text(1),
+              open.col_text(2),
+              open.col_int(3),
+              open.col_int(4),
+              open.col_int(5),
+              {},
+              {}};
     std::string kws = open.col_text(6);
     for (size_t pos = 0; pos < kws.size();) {
       size_t end = kws.find(' ', pos);
       std::string item = kws.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
       if (auto colon = item.rfind(':'); colon != std::string::npos) {
-        if (item[0] == '!') c.problems[item.substr(1, colon - 1)] = std::atoi(item.c_str() + colon + 1);
-        else c.keywords[item.substr(0, colon)] = std::atoi(item.c_str() + colon + 1);
+        if (item[0] == '!')
+          c.problems[item.substr(1, colon - 1)] = std::atoi(item.c_str() + colon + 1);
+        else
+          c.keywords[item.substr(0, colon)] = std::atoi(item.c_str() + colon + 1);
       }
       if (end == std::string::npos) break;
       pos = end + 1;
@@ -295,7 +313,12 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
   std::string kws;
   for (const auto& [k, n] : c.keywords) kws += (kws.empty() ? "" : " ") + k + ":" + std::to_string(n);
   for (const auto& [k, n] : c.problems) kws += std::string(kws.empty() ? "" : " ") + "!" + k + ":" + std::to_string(n);
-  upsert_->bind(1, c.id).bind(2, c.place).bind(3, c.title).bind(4, c.size).bind(5, c.first_ms).bind(6, c.last_ms)
+  upsert_->bind(1, c.id)
+      .bind(2, c.place)
+      .bind(3, c.title)
+      .bind(4, c.size)
+      .bind(5, c.first_ms)
+      .bind(6, c.last_ms)
       .bind(7, kws)
       .run();
   d.cluster_id = c.id;

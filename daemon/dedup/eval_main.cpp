@@ -65,13 +65,24 @@ std::set<Pair> pairs_of(const std::map<std::string, std::vector<std::string>>& g
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> a = {
-      {"--messages", ""},      {"--labels", ""},         {"--id-col", "msg_id"},
-      {"--text-col", "detail"}, {"--title-col", "subject"}, {"--time-col", "time_iso"},
-      {"--user-col", "user_id"}, {"--utc-offset", "+08:00"}, {"--label-id-col", "msg_id"},
-      {"--label-group-col", "group_id"}, {"--label-where", "single_user_group=1"}, {"--duplicate-window", "365d"},
-      {"--threshold", "0.8"},  {"--out", "dedup-decisions.csv"}, {"--cluster-labels", ""},
-      {"--cluster-group-col", "issue_id"}, {"--cluster-none", "0"}, {"--cluster-window", "365d"}};
+  std::map<std::string, std::string> a = {{"--messages", ""},
+                                          {"--labels", ""},
+                                          {"--id-col", "msg_id"},
+                                          {"--text-col", "detail"},
+                                          {"--title-col", "subject"},
+                                          {"--time-col", "time_iso"},
+                                          {"--user-col", "user_id"},
+                                          {"--utc-offset", "+08:00"},
+                                          {"--label-id-col", "msg_id"},
+                                          {"--label-group-col", "group_id"},
+                                          {"--label-where", "single_user_group=1"},
+                                          {"--duplicate-window", "365d"},
+                                          {"--threshold", "0.8"},
+                                          {"--out", "dedup-decisions.csv"},
+                                          {"--cluster-labels", ""},
+                                          {"--cluster-group-col", "issue_id"},
+                                          {"--cluster-none", "0"},
+                                          {"--cluster-window", "365d"}};
   for (int i = 1; i < argc; i += 2) {
     if (!a.count(argv[i]) || i + 1 >= argc) {
       std::fprintf(stderr, "minyi-dedup-eval: bad argument '%s'\n%s", argv[i], kUsage);
@@ -88,7 +99,8 @@ int main(int argc, char** argv) {
     auto rows = minyi::csv::read_csv(arg(a, "--messages"));
     const auto& h = rows.at(0);
     long id_c = minyi::csv::column(h, a["--id-col"].c_str()), text_c = minyi::csv::column(h, a["--text-col"].c_str());
-    long title_c = minyi::csv::column(h, a["--title-col"].c_str()), time_c = minyi::csv::column(h, a["--time-col"].c_str());
+    long title_c = minyi::csv::column(h, a["--title-col"].c_str()),
+         time_c = minyi::csv::column(h, a["--time-col"].c_str());
     long user_c = minyi::csv::column(h, a["--user-col"].c_str());
     if (id_c < 0 || text_c < 0) throw std::runtime_error("the messages file lacks the id or text column");
 
@@ -122,7 +134,8 @@ int main(int argc, char** argv) {
     for (const auto& m : msgs) {
       nlohmann::json d = {{"content", m.text.empty() ? std::string("(empty)") : m.text}, {"external_id", m.id}};
       if (!m.title.empty()) d["title"] = m.title;
-      if (m.time.size() >= 19) d["submitted_at"] = m.time.substr(0, 10) + "T" + m.time.substr(11, 8) + a["--utc-offset"];
+      if (m.time.size() >= 19)
+        d["submitted_at"] = m.time.substr(0, 10) + "T" + m.time.substr(11, 8) + a["--utc-offset"];
       if (!m.user.empty()) d["submitter"] = {{"wechat_openid", m.user}};
       std::string draft = d.dump();
       auto prepared = intake.prepare(src, draft, draft, "application/json");
@@ -170,7 +183,8 @@ int main(int argc, char** argv) {
     // Labels: groups matching --label-where are duplicates; other groups are hard negatives.
     auto labels = minyi::csv::read_csv(arg(a, "--labels"));
     const auto& lh = labels.at(0);
-    long lid = minyi::csv::column(lh, a["--label-id-col"].c_str()), lg = minyi::csv::column(lh, a["--label-group-col"].c_str());
+    long lid = minyi::csv::column(lh, a["--label-id-col"].c_str()),
+         lg = minyi::csv::column(lh, a["--label-group-col"].c_str());
     std::string where = a["--label-where"];
     long wcol = -1;
     std::string wval;
@@ -204,8 +218,10 @@ int main(int argc, char** argv) {
     double f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0;
     size_t dups = 0;
     for (const auto& [m, d] : decision) dups += std::get<0>(d) == "duplicate";
-    std::printf("messages: %zu replayed (%zu refused by intake), %zu linked as duplicates\n", msgs.size(), rejected, dups);
-    std::printf("duplicate pairs: predicted %zu, labelled %zu, correct %zu\n", pred_pairs.size(), true_pairs.size(), tp);
+    std::printf("messages: %zu replayed (%zu refused by intake), %zu linked as duplicates\n", msgs.size(), rejected,
+                dups);
+    std::printf("duplicate pairs: predicted %zu, labelled %zu, correct %zu\n", pred_pairs.size(), true_pairs.size(),
+                tp);
     std::printf("duplicate: precision %.3f recall %.3f F1 %.3f\n", precision, recall, f1);
     std::printf("hard negatives: %zu labelled pairs, %zu merged as duplicates\n", neg_pairs.size(), neg_merged);
     std::printf("links between different people's different texts: %zu\n", diff_people_diff_text);
@@ -221,8 +237,10 @@ int main(int argc, char** argv) {
         const std::string& id = cl[r][cid];
         if (!decision.count(id)) continue;
         labelled.insert(id);
-        if (cl[r][cg] == a["--cluster-none"]) distractors.push_back(id);
-        else issues[cl[r][cg]].push_back(id);
+        if (cl[r][cg] == a["--cluster-none"])
+          distractors.push_back(id);
+        else
+          issues[cl[r][cg]].push_back(id);
       }
       // Predicted "same cluster" among the labelled messages only.
       for (const auto& id : labelled)
@@ -237,7 +255,8 @@ int main(int argc, char** argv) {
       std::set<std::string> issue_clusters;
       for (const auto& [g, members] : issues)
         for (const auto& m : members) issue_clusters.insert(cluster_of[m]);
-      for (const auto& dstr : distractors) joined += !cluster_of[dstr].empty() && issue_clusters.count(cluster_of[dstr]);
+      for (const auto& dstr : distractors)
+        joined += !cluster_of[dstr].empty() && issue_clusters.count(cluster_of[dstr]);
       std::printf("same cluster: precision %.3f recall %.3f F1 %.3f (%zu labelled pairs, %zu predicted)\n", cp, cr, cf,
                   tp_pairs.size(), pp.size());
       for (const auto& [g, members] : issues) {
@@ -245,8 +264,8 @@ int main(int argc, char** argv) {
         for (const auto& m : members) by[cluster_of[m].empty() ? "(none)" : cluster_of[m]]++;
         int biggest = 0;
         for (const auto& [c, n] : by) biggest = std::max(biggest, n);
-        std::printf("issue %s: %zu messages in %zu cluster(s), largest holds %d\n", g.c_str(), members.size(), by.size(),
-                    biggest);
+        std::printf("issue %s: %zu messages in %zu cluster(s), largest holds %d\n", g.c_str(), members.size(),
+                    by.size(), biggest);
       }
       std::printf("distractors in an issue's cluster: %zu of %zu\n", joined, distractors.size());
     }

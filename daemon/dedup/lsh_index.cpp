@@ -109,9 +109,8 @@ std::vector<uint64_t> LshIndex::candidates(const Keys& keys, int64_t time_ms, in
   }
   std::sort(found.begin(), found.end());
   found.erase(std::unique(found.begin(), found.end()), found.end());
-  std::sort(found.begin(), found.end(), [&](uint32_t x, uint32_t y) {
-    return minutes_[x] != minutes_[y] ? minutes_[x] > minutes_[y] : x > y;
-  });
+  std::sort(found.begin(), found.end(),
+            [&](uint32_t x, uint32_t y) { return minutes_[x] != minutes_[y] ? minutes_[x] > minutes_[y] : x > y; });
   if (found.size() > limit) found.resize(limit);
   std::vector<uint64_t> out;
   out.reserve(found.size());
@@ -135,8 +134,10 @@ void LshIndex::expire_before(int64_t time_ms) {
       while (*link != kNone) {
         uint32_t e = *link;
         uint32_t* next = &next_[static_cast<size_t>(e) * kBands + b];
-        if (expired(e)) *link = *next;
-        else link = next;
+        if (expired(e))
+          *link = *next;
+        else
+          link = next;
       }
       if (s.head == kNone) {
         s.head = kEmpty;

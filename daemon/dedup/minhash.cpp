@@ -37,10 +37,14 @@ std::vector<char32_t> code_points(std::string_view s) {
     auto c = static_cast<unsigned char>(s[i]);
     char32_t cp;
     size_t len;
-    if (c < 0x80) cp = c, len = 1;
-    else if (c < 0xE0) cp = c & 0x1F, len = 2;
-    else if (c < 0xF0) cp = c & 0x0F, len = 3;
-    else cp = c & 0x07, len = 4;
+    if (c < 0x80)
+      cp = c, len = 1;
+    else if (c < 0xE0)
+      cp = c & 0x1F, len = 2;
+    else if (c < 0xF0)
+      cp = c & 0x0F, len = 3;
+    else
+      cp = c & 0x07, len = 4;
     for (size_t k = 1; k < len && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
     out.push_back(cp);
     i += len;
@@ -89,9 +93,12 @@ double jaccard(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
   if (a.empty() && b.empty()) return 1.0;
   size_t i = 0, j = 0, common = 0;
   while (i < a.size() && j < b.size()) {
-    if (a[i] < b[j]) ++i;
-    else if (b[j] < a[i]) ++j;
-    else ++common, ++i, ++j;
+    if (a[i] < b[j])
+      ++i;
+    else if (b[j] < a[i])
+      ++j;
+    else
+      ++common, ++i, ++j;
   }
   return static_cast<double>(common) / static_cast<double>(a.size() + b.size() - common);
 }

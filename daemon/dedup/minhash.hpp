@@ -9,9 +9,9 @@
 
 namespace minyi {
 
-constexpr int kShingleChars = 3;  // Chinese words are 1–3 characters; 3-grams keep order
-constexpr int kMinHashSize = 64;  // sketch length: estimator standard error ≈ 0.06 at J=0.5
-constexpr int kBands = 16;        // LSH: 16 bands × 4 rows → P(candidate | J=0.8) ≈ 0.9998,
+constexpr int kShingleChars = 3;              // Chinese words are 1–3 characters; 3-grams keep order
+constexpr int kMinHashSize = 64;              // sketch length: estimator standard error ≈ 0.06 at J=0.5
+constexpr int kBands = 16;                    // LSH: 16 bands × 4 rows → P(candidate | J=0.8) ≈ 0.9998,
 constexpr int kRows = kMinHashSize / kBands;  //                  P(candidate | J=0.3) ≈ 0.12
 
 // Sorted, de-duplicated 64-bit hashes of the text's character k-grams (the whole text

@@ -201,9 +201,8 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
   w.end_array();
   if (d.contains("extras")) w.raw_field("extras", d["extras"].dump());
   // Always the last member: the journal writer rewrites it with its decision.
-  w.raw_field("dedup",
-              R"({"status":"new","duplicate_of":null,"cluster_id":null,"cluster_size":null,"score":null,)"
-              R"("reason":null,"algorithm":null})");
+  w.raw_field("dedup", R"({"status":"new","duplicate_of":null,"cluster_id":null,"cluster_size":null,"score":null,)"
+                       R"("reason":null,"algorithm":null})");
   w.end_object();
   if (dedup_) {
     MatchTextOptions mopts;

@@ -27,8 +27,10 @@ void render_dedup(std::string& doc, const DedupDecision& d, const ClusterDecisio
   doc += ",\"dedup\":";
   w.begin_object();
   w.field("status", d.duplicate ? "duplicate" : "new");
-  if (d.duplicate) w.field("duplicate_of", d.duplicate_of);
-  else w.raw_field("duplicate_of", "null");
+  if (d.duplicate)
+    w.field("duplicate_of", d.duplicate_of);
+  else
+    w.raw_field("duplicate_of", "null");
   if (c.cluster_id.empty()) {
     w.raw_field("cluster_id", "null");
     w.raw_field("cluster_size", "null");
@@ -216,8 +218,8 @@ struct Journal::Statements {
         insert_dead(db,
                     "INSERT OR IGNORE INTO dead_letters(sink, event_seq, event_id, event_type, reason, attempts, "
                     "first_failure_ms, dead_at_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)") {}
-  sql::Stmt find_key, insert_key, insert_raw, find_attachment, insert_attachment, insert_suggestion, cluster_of, cluster_size, insert_event,
-      set_checkpoint, insert_quarantine, cursor_advance, cursor_failure, insert_dead;
+  sql::Stmt find_key, insert_key, insert_raw, find_attachment, insert_attachment, insert_suggestion, cluster_of,
+      cluster_size, insert_event, set_checkpoint, insert_quarantine, cursor_advance, cursor_failure, insert_dead;
 };
 
 Journal::Journal(JournalOptions opts) : opts_(std::move(opts)) {
@@ -437,10 +439,8 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
         s.cluster_size.reset();
       }
     } else {
-      cluster = clusters_->assign(
-          db, IssueFeatures{rec.dedup->places, rec.dedup->keywords, rec.dedup->problems}, rec.dedup->event_time_ms,
-          rec.dedup->title,
-          rec.suggestion_id);
+      cluster = clusters_->assign(db, IssueFeatures{rec.dedup->places, rec.dedup->keywords, rec.dedup->problems},
+                                  rec.dedup->event_time_ms, rec.dedup->title, rec.suggestion_id);
     }
     render_dedup(rec.suggestion_json, decision, cluster);
   }

@@ -1,9 +1,9 @@
 // The LSH index: candidates by shared band keys inside a time window, expiry, reuse.
+#include "dedup/lsh_index.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
-
-#include "dedup/lsh_index.hpp"
 
 namespace minyi {
 

@@ -1,7 +1,8 @@
 // Shingles, MinHash and LSH band keys.
+#include "dedup/minhash.hpp"
+
 #include <gtest/gtest.h>
 
-#include "dedup/minhash.hpp"
 #include "text/normalize.hpp"
 
 namespace minyi {
@@ -19,7 +20,8 @@ TEST(MinHash, IdenticalAfterNormalizationMeansIdenticalSignature) {
 }
 
 TEST(MinHash, EstimateTracksExactJaccard) {
-  std::string base = "A市经济学院体育学院变相强制实习，学生被安排到企业流水线工作，每天工作十二小时，工资很低，希望有关部门调查处理。";
+  std::string base =
+      "A市经济学院体育学院变相强制实习，学生被安排到企业流水线工作，每天工作十二小时，工资很低，希望有关部门调查处理。";
   std::string edited = base + "另外学校还收取了实习管理费。";
   auto sa = shingle_hashes(normalize_for_matching(base));
   auto sb = shingle_hashes(normalize_for_matching(edited));

@@ -1,0 +1,99 @@
+// Place keys, topic keywords and problem terms; the cluster index in a real SQLite journal.
+#include "dedup/clusters.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/ids.hpp"
+#include "journal/journal.hpp"
+#include "journal/sqlite.hpp"
+
+namespace minyi {
+
+namespace {
+bool has(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+}  // namespace
+
+TEST(IssueFeatures, PlaceKeys) {
+  auto f = issue_features("A5区劳动东路魅力之城小区油烟扰民", "小区临街门面长期油烟直排。");
+  EXPECT_TRUE(has(f.places, "之城小区"));
+  EXPECT_TRUE(has(f.places, "力之城"));
+  EXPECT_TRUE(has(f.places, "动东路"));
+  EXPECT_FALSE(has(f.places, "我们小区"));
+  auto g = issue_features("", "我们小区和该小区、农村道路都有问题");
+  EXPECT_TRUE(g.places.empty()) << g.places.front();
+  auto h = issue_features("A市經濟學院強制學生實習", "");  // traditional characters fold
+  EXPECT_TRUE(has(h.places, "经济学院"));
+}
+
+TEST(IssueFeatures, GazetteerNames) {
+  auto f = issue_features("", "滨江壹号的住户反映噪音", {"滨江壹号"});
+  EXPECT_TRUE(has(f.places, "滨江壹号"));
+}
+
+TEST(IssueFeatures, KeywordsAndProblems) {
+  auto f = issue_features("工地夜间施工噪音", "幸福小区旁的工地每天夜间施工，噪音很大，噪音扰民。");
+  EXPECT_TRUE(has(f.keywords, "施工"));
+  EXPECT_TRUE(has(f.keywords, "噪音"));
+  EXPECT_FALSE(has(f.keywords, "小区"));
+  for (const auto& k : f.keywords) EXPECT_EQ(k.find("的"), std::string::npos) << k;
+  ASSERT_FALSE(f.problems.empty());
+  EXPECT_EQ(f.problems.front(), "噪音");
+  EXPECT_TRUE(has(f.problems, "施工"));
+  EXPECT_TRUE(has(f.problems, "扰民"));
+}
+
+class ClusterIndexTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("minyi-clusters-" + new_uuid_v7());
+    std::filesystem::create_directories(dir_);
+    // The journal creates the schema (migrations); the index then works on its own connection.
+    Journal({(dir_ / "journal.db").string()}).stop();
+    db_ = std::make_unique<sql::Db>((dir_ / "journal.db").string(), SQLITE_OPEN_READWRITE);
+  }
+  void TearDown() override {
+    db_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<sql::Db> db_;
+};
+
+TEST_F(ClusterIndexTest, JoinsBySharedPlaceAndTopicInASlidingWindow) {
+  constexpr int64_t day = 86'400'000;
+  ClusterIndex idx({30 * day, 0.2});
+  idx.load(*db_);
+  auto noise = issue_features("", "幸福小区工地夜间施工噪音扰民");
+  auto a = idx.assign(*db_, noise, 100 * day, "t1", "s1");
+  EXPECT_FALSE(a.joined);
+  EXPECT_EQ(a.size, 1);
+  auto b = idx.assign(*db_, issue_features("", "幸福小区旁边施工，噪音很大"), 120 * day, "t2", "s2");
+  EXPECT_TRUE(b.joined);
+  EXPECT_EQ(b.cluster_id, a.cluster_id);
+  EXPECT_EQ(b.size, 2);
+  EXPECT_NE(b.json.find("\"size\":2"), std::string::npos);
+  // 45 days after the first but 25 after the latest: the window slides.
+  auto c = idx.assign(*db_, noise, 145 * day, "t3", "s3");
+  EXPECT_EQ(c.cluster_id, a.cluster_id);
+  // Same place, another problem; another place, same problem: new clusters.
+  EXPECT_NE(idx.assign(*db_, issue_features("", "幸福小区电梯经常故障停运"), 146 * day, "t4", "s4").cluster_id,
+            a.cluster_id);
+  EXPECT_NE(idx.assign(*db_, issue_features("", "光明小区工地夜间施工噪音扰民"), 146 * day, "t5", "s5").cluster_id,
+            a.cluster_id);
+  // Long after: closed.
+  EXPECT_NE(idx.assign(*db_, noise, 400 * day, "t6", "s6").cluster_id, a.cluster_id);
+  // No place: no cluster.
+  EXPECT_TRUE(idx.assign(*db_, issue_features("", "施工噪音扰民"), 400 * day, "t7", "s7").cluster_id.empty());
+
+  // Reloaded from the table, the open cluster is found again.
+  ClusterIndex again({30 * day, 0.2});
+  again.load(*db_);
+  EXPECT_EQ(again.assign(*db_, noise, 401 * day, "t8", "s8").size, 2);
+}
+
+}  // namespace minyi
