@@ -5,7 +5,9 @@
 
 #include <filesystem>
 #include <future>
+#include <nlohmann/json.hpp>
 
+#include "admin/admin_server.hpp"
 #include "core/timefmt.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "http/server.hpp"
@@ -154,6 +156,16 @@ void Daemon::start() {
   for (auto& r : runners_) r->start();
   http_->start();
   for (auto& p : pollers_) p->start();
+  std::string admin_endpoint = "disabled";
+  std::string listen = cfg_.str("admin.listen");
+  if (listen.empty()) listen = "unix:" + (fs::path(state_dir) / "admin.sock").string();
+  if (listen != "off") {
+    admin_ = std::make_unique<AdminServer>(listen, [this](const std::string& m, const std::string& t,
+                                                          const std::string& b) { return admin_request(m, t, b); });
+    admin_->start();
+    admin_endpoint = admin_->endpoint();
+  }
+  spdlog::info("admin listener on {}", admin_endpoint);
   started_ = true;
   spdlog::info("minyid ready: journal {} (schema {}), {} channel(s), {} sink(s), public listener on {}:{}", jo.path,
                journal_->schema_version(), channels_.size(), sinks_.size(), ho.listen.substr(0, ho.listen.rfind(':')),
@@ -163,6 +175,7 @@ void Daemon::start() {
 void Daemon::stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (admin_) admin_->stop();
   for (auto& p : pollers_) p->stop();
   if (http_) http_->shutdown(std::chrono::seconds(10));
   for (auto& c : channels_) c->stop();
@@ -307,5 +320,90 @@ bool Daemon::route_add(minyi_host_t& inst, const std::string& method, const std:
 }
 
 int64_t Daemon::now_ms() { return clock_(); }
+
+HttpResponseData Daemon::admin_request(const std::string& method, const std::string& target, const std::string& body) {
+  HttpResponseData out;
+  out.status = 200;
+  std::string path = target.substr(0, target.find('?'));
+  if (method == "GET" && path == "/livez") {
+    out.body = R"({"status":"ok"})";
+    return out;
+  }
+  if (method == "GET" && path == "/readyz") {
+    out.status = started_ && !stopped_ ? 200 : 503;
+    out.body = started_ && !stopped_ ? R"({"status":"ready"})" : R"({"status":"not ready"})";
+    return out;
+  }
+  if (method == "GET" && path == "/metrics") {
+    out.content_type = "text/plain; version=0.0.4";
+    std::string m;
+    m +=
+        "# HELP minyi_events_last_seq Highest sequence number in the events log.\n# TYPE minyi_events_last_seq gauge\n";
+    m += "minyi_events_last_seq " + std::to_string(journal_->last_seq()) + "\n";
+    m += "# HELP minyi_dedup_index_entries Suggestions in the duplicate index.\n# TYPE minyi_dedup_index_entries "
+         "gauge\n";
+    m += "minyi_dedup_index_entries " + std::to_string(journal_->dedup_index_size()) + "\n";
+    m += "# HELP minyi_plugin_counter Counters reported by plugin instances.\n# TYPE minyi_plugin_counter counter\n";
+    for (const auto* list : {&channels_, &sinks_})
+      for (const auto& inst : *list) {
+        std::lock_guard lock(inst->counters_mu);
+        for (const auto& [name, value] : inst->counters)
+          m += "minyi_plugin_counter{instance=\"" + inst->name + "\",name=\"" + name + "\"} " + std::to_string(value) +
+               "\n";
+      }
+    out.body = std::move(m);
+    return out;
+  }
+  // POST /v1/admin/suggestions/{id}/unlink | /uncluster   body {"by": "...", "reason": "..."}
+  const std::string prefix = "/v1/admin/suggestions/";
+  if (path.rfind(prefix, 0) == 0) {
+    std::string rest = path.substr(prefix.size());
+    auto slash = rest.find('/');
+    std::string id = rest.substr(0, slash), action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    if (action != "unlink" && action != "uncluster") {
+      out.status = 404;
+      out.body = json_error("not_found", "use POST " + prefix + "{id}/unlink or " + prefix + "{id}/uncluster");
+      return out;
+    }
+    if (method != "POST") {
+      out.status = 405;
+      out.headers.emplace_back("Allow", "POST");
+      out.body = json_error("method_not_allowed", "use POST");
+      return out;
+    }
+    nlohmann::json req;
+    try {
+      req = nlohmann::json::parse(body.empty() ? "{}" : body);
+    } catch (const std::exception&) {
+      out.status = 400;
+      out.body = json_error("malformed_json", "the body must be a JSON object {\"by\": …, \"reason\": …}");
+      return out;
+    }
+    for (const char* field : {"by", "reason"})
+      if (!req.is_object() || !req.contains(field) || !req[field].is_string() ||
+          req[field].get<std::string>().empty()) {
+        out.status = 400;
+        out.body =
+            json_error("missing_field",
+                       std::string("'") + field + "' is required: corrections are journaled with who and why", field);
+        return out;
+      }
+    std::string by = req["by"], why = req["reason"];
+    std::string error =
+        action == "unlink" ? journal_->unlink_duplicate(id, by, why) : journal_->remove_from_cluster(id, by, why);
+    if (!error.empty()) {
+      out.status = error.rfind("no suggestion", 0) == 0 ? 404 : 409;
+      out.body = json_error(out.status == 404 ? "not_found" : "conflict", error);
+      return out;
+    }
+    spdlog::info("admin: {} {} by {}", action, id, by);
+    out.body =
+        nlohmann::json{{"id", id}, {"action", action == "unlink" ? "unlink_duplicate" : "remove_from_cluster"}}.dump();
+    return out;
+  }
+  out.status = 404;
+  out.body = json_error("not_found", "unknown admin path " + path);
+  return out;
+}
 
 }  // namespace minyi

@@ -19,6 +19,8 @@ class Intake;
 class HttpServer;
 class SinkRunner;
 class Poller;
+class AdminServer;
+struct HttpResponseData;
 struct IntakeSource;
 
 // Plugin search folders: the configured ones, then the build tree's and the install folder.
@@ -66,6 +68,8 @@ class Daemon : public HostServices {
   std::map<const minyi_host_t*, IntakeSource> sources_;
   std::vector<std::unique_ptr<SinkRunner>> runners_;
   std::vector<std::unique_ptr<Poller>> pollers_;
+  std::unique_ptr<AdminServer> admin_;
+  HttpResponseData admin_request(const std::string& method, const std::string& target, const std::string& body);
   bool started_ = false;
   bool stopped_ = false;
 };

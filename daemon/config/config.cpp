@@ -65,7 +65,9 @@ const std::vector<KeySpec>& daemon_key_specs() {
        "time allowed to receive one request once it has started (408 beyond)"},
       {"public.idle_timeout", MINYI_CFG_DURATION, "60s", false, "keep-alive connections idle this long are closed"},
       {"public.workers", MINYI_CFG_INT, "64", false, "threads running channel handlers (they wait on commits)"},
-      {"admin.listen", MINYI_CFG_STRING, "unix:./var/admin.sock", false, "admin listener (reserved; not served yet)"},
+      {"admin.listen", MINYI_CFG_STRING, "", false,
+       "admin listener: unix:PATH or host:port (default unix:STATE_DIR/admin.sock; off disables): /livez, /readyz, "
+       "/metrics, /v1/admin/*"},
       {"pii.key_file", MINYI_CFG_STRING, "", false,
        "HMAC key for phone/ID hashes; created with mode 0600 if absent (default: STATE_DIR/pii.key)"},
       {"log.level", MINYI_CFG_STRING, "info", false, "trace, debug, info, warn, error"},

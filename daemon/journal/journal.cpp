@@ -165,6 +165,15 @@ CREATE TABLE clusters (
 );
 CREATE INDEX clusters_last_seen ON clusters(last_seen_ms);
 CREATE INDEX suggestions_cluster ON suggestions(cluster_id) WHERE cluster_id IS NOT NULL;
+CREATE TABLE dedup_actions (
+  id            INTEGER PRIMARY KEY,
+  suggestion_id TEXT NOT NULL,
+  action        TEXT NOT NULL,
+  previous      TEXT NOT NULL,
+  actor         TEXT NOT NULL,
+  reason        TEXT NOT NULL,
+  at_ms         INTEGER NOT NULL
+);
 )sql",
 };
 
@@ -482,6 +491,135 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
         .bind_blob(3, rec.checkpoint->second)
         .bind(4, wall_clock_ms())
         .run();
+}
+
+namespace {
+std::string updated_event(const std::string& id, const std::string& status, const std::string& duplicate_of,
+                          const std::string& cluster_id, const std::string& action, const std::string& by,
+                          const std::string& why) {
+  std::string out;
+  JsonWriter w(out, 256);
+  w.begin_object();
+  w.field("id", id);
+  w.field("action", action);
+  w.field("by", by);
+  w.field("reason", why);
+  w.key("dedup");
+  w.begin_object();
+  w.field("status", status);
+  if (duplicate_of.empty())
+    w.raw_field("duplicate_of", "null");
+  else
+    w.field("duplicate_of", duplicate_of);
+  if (cluster_id.empty())
+    w.raw_field("cluster_id", "null");
+  else
+    w.field("cluster_id", cluster_id);
+  w.end_object();
+  w.end_object();
+  return out;
+}
+}  // namespace
+
+std::string Journal::unlink_duplicate(const std::string& id, const std::string& by, const std::string& why) {
+  std::string error;
+  enqueue_and_wait(
+      [&](sql::Db& db) {
+        sql::Stmt q(db.get(),
+                    "SELECT status, COALESCE(duplicate_of,''), COALESCE(cluster_id,'') FROM suggestions WHERE id=?1");
+        q.bind(1, id);
+        if (!q.step()) {
+          error = "no suggestion " + id;
+          return;
+        }
+        std::string status = q.col_text(0), original = q.col_text(1), cluster = q.col_text(2);
+        if (status != "duplicate") {
+          error = "suggestion " + id + " is not a duplicate";
+          return;
+        }
+        int64_t now = wall_clock_ms();
+        sql::Stmt(db.get(), "UPDATE suggestions SET status='new', duplicate_of=NULL WHERE id=?1").bind(1, id).run();
+        sql::Stmt(db.get(),
+                  "INSERT INTO dedup_actions(suggestion_id, action, previous, actor, reason, at_ms) "
+                  "VALUES(?1,'unlink_duplicate',?2,?3,?4,?5)")
+            .bind(1, id)
+            .bind(2, "duplicate_of " + original)
+            .bind(3, by)
+            .bind(4, why)
+            .bind(5, now)
+            .run();
+        st_->insert_event.bind(1, new_uuid_v7())
+            .bind(2, "suggestion.updated")
+            .bind(3, id)
+            .bind(4, format_rfc3339_local(now))
+            .bind(5, updated_event(id, "new", "", cluster, "unlink_duplicate", by, why))
+            .run();
+      },
+      false);
+  return error;
+}
+
+std::string Journal::remove_from_cluster(const std::string& id, const std::string& by, const std::string& why) {
+  std::string error;
+  enqueue_and_wait(
+      [&](sql::Db& db) {
+        sql::Stmt q(db.get(),
+                    "SELECT status, COALESCE(duplicate_of,''), COALESCE(cluster_id,'') FROM suggestions WHERE id=?1");
+        q.bind(1, id);
+        if (!q.step()) {
+          error = "no suggestion " + id;
+          return;
+        }
+        std::string status = q.col_text(0), original = q.col_text(1), cluster = q.col_text(2);
+        if (cluster.empty()) {
+          error = "suggestion " + id + " is in no cluster";
+          return;
+        }
+        int64_t now = wall_clock_ms();
+        sql::Stmt(db.get(), "UPDATE suggestions SET cluster_id=NULL WHERE id=?1").bind(1, id).run();
+        // Duplicates never counted toward the size.
+        if (status != "duplicate")
+          sql::Stmt(db.get(), "UPDATE clusters SET size = MAX(size - 1, 0) WHERE id=?1").bind(1, cluster).run();
+        sql::Stmt(db.get(),
+                  "INSERT INTO dedup_actions(suggestion_id, action, previous, actor, reason, at_ms) "
+                  "VALUES(?1,'remove_from_cluster',?2,?3,?4,?5)")
+            .bind(1, id)
+            .bind(2, "cluster_id " + cluster)
+            .bind(3, by)
+            .bind(4, why)
+            .bind(5, now)
+            .run();
+        std::string time = format_rfc3339_local(now);
+        st_->insert_event.bind(1, new_uuid_v7())
+            .bind(2, "suggestion.updated")
+            .bind(3, id)
+            .bind(4, time)
+            .bind(5, updated_event(id, status, original, "", "remove_from_cluster", by, why))
+            .run();
+        sql::Stmt c(db.get(), "SELECT id, place, title, size FROM clusters WHERE id=?1");
+        c.bind(1, cluster);
+        if (c.step()) {
+          std::string data;
+          JsonWriter w(data, 256);
+          w.begin_object();
+          w.field("id", c.col_text(0));
+          w.key("size");
+          w.integer(c.col_int(3));
+          w.field("place", c.col_text(1));
+          w.field("title", c.col_text(2));
+          w.field("removed_suggestion", id);
+          w.end_object();
+          st_->insert_event.bind(1, new_uuid_v7())
+              .bind(2, "cluster.updated")
+              .bind(3, cluster)
+              .bind(4, time)
+              .bind(5, data)
+              .run();
+        }
+        if (clusters_) clusters_->invalidate();  // sizes changed under the in-memory index
+      },
+      false);
+  return error;
 }
 
 size_t Journal::dedup_index_size() const { return detector_ ? detector_->size() : 0; }

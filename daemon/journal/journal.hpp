@@ -114,6 +114,11 @@ class Journal {
   void dead_letter(const std::string& sink, const EventRow& ev, const std::string& reason, int64_t attempts,
                    int64_t first_failure_ms, int64_t now_ms);
 
+  // Admin corrections, journaled with who and why; each emits suggestion.updated (and
+  // cluster.updated when a cluster changes). Returns an error message, or "" on success.
+  std::string unlink_duplicate(const std::string& suggestion_id, const std::string& by, const std::string& why);
+  std::string remove_from_cluster(const std::string& suggestion_id, const std::string& by, const std::string& why);
+
   const std::string& path() const { return opts_.path; }
   int64_t last_seq() const { return last_seq_.load(); }
   // Waits until last_seq() > seq or the deadline passes or stop(); returns last_seq().

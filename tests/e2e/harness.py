@@ -212,6 +212,32 @@ class Minyid:
         finally:
             conn.close()
 
+    def admin(self, method, path, body=None, timeout=30):
+        """A request to the admin listener (unix:STATE_DIR/admin.sock by default)."""
+        import socket as socket_mod
+
+        sock_path = os.path.join(self.state, "admin.sock")
+
+        class UnixConnection(http.client.HTTPConnection):
+            def connect(self):
+                self.sock = socket_mod.socket(socket_mod.AF_UNIX, socket_mod.SOCK_STREAM)
+                self.sock.settimeout(timeout)
+                self.sock.connect(sock_path)
+
+        conn = UnixConnection("localhost", timeout=timeout)
+        try:
+            data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+            conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
+            resp = conn.getresponse()
+            raw = resp.read()
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                parsed = raw.decode()
+            return resp.status, parsed
+        finally:
+            conn.close()
+
     def db(self):
         return sqlite3.connect(f"file:{os.path.join(self.state, 'journal.db')}?mode=ro", uri=True, timeout=30)
 

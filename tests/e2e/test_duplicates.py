@@ -87,6 +87,45 @@ class DuplicatesTest(unittest.TestCase):
         self.assertEqual(events[-1]["subject"], da["cluster_id"])
         self.assertEqual(events[-1]["data"]["latest_suggestion"], c)
 
+    def test_admin_undo_is_journaled_and_announced(self):
+        self.assertEqual(self.d.admin("GET", "/livez"), (200, {"status": "ok"}))
+        self.assertEqual(self.d.admin("GET", "/readyz")[0], 200)
+        a = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        b = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        c = self.d.post({"content": TEXT, "submitter": {"phone": "13900139000"}})[2]["id"]
+        cluster = self.doc(a)["dedup"]["cluster_id"]
+        self.assertEqual(self.d.query("SELECT size FROM clusters WHERE id=?", cluster), [(2,)])
+        # who and why are required
+        status, err = self.d.admin("POST", f"/v1/admin/suggestions/{b}/unlink", {"by": "ops"})
+        self.assertEqual((status, err["error"]["field"]), (400, "reason"))
+        status, _ = self.d.admin("POST", f"/v1/admin/suggestions/{a}/unlink", {"by": "ops", "reason": "x"})
+        self.assertEqual(status, 409, "a is not a duplicate")
+        self.assertEqual(self.d.admin("POST", "/v1/admin/suggestions/nope/unlink", {"by": "o", "reason": "r"})[0], 404)
+
+        status, body = self.d.admin("POST", f"/v1/admin/suggestions/{b}/unlink",
+                                    {"by": "王科长", "reason": "different building, checked by phone"})
+        self.assertEqual((status, body["action"]), (200, "unlink_duplicate"))
+        self.assertEqual(self.d.query("SELECT status, duplicate_of FROM suggestions WHERE id=?", b), [("new", None)])
+        status, _ = self.d.admin("POST", f"/v1/admin/suggestions/{c}/uncluster", {"by": "王科长", "reason": "other issue"})
+        self.assertEqual(status, 200)
+        self.assertEqual(self.d.query("SELECT cluster_id FROM suggestions WHERE id=?", c), [(None,)])
+        self.assertEqual(self.d.query("SELECT size FROM clusters WHERE id=?", cluster), [(1,)])
+        actions = self.d.query("SELECT suggestion_id, action, actor, reason FROM dedup_actions ORDER BY id")
+        self.assertEqual(actions, [(b, "unlink_duplicate", "王科长", "different building, checked by phone"),
+                                   (c, "remove_from_cluster", "王科长", "other issue")])
+        events = wait_until(lambda: (ev := self.d.file_events(self.out)) and
+                            sum(e["type"] == "minyi.suggestion.updated" for e in ev) == 2 and ev, what="update events")
+        updates = [e for e in events if e["type"] == "minyi.suggestion.updated"]
+        self.assertEqual([u["subject"] for u in updates], [b, c])
+        self.assertEqual(updates[0]["data"]["dedup"]["status"], "new")
+        self.assertEqual(updates[0]["data"]["by"], "王科长")
+        self.assertEqual(events[-1]["type"], "minyi.cluster.updated")
+        self.assertEqual(events[-1]["data"]["size"], 1)
+        status, metrics = self.d.admin("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertRegex(metrics, r"minyi_events_last_seq \d+")
+        self.assertIn('minyi_plugin_counter{instance="portal",name="accepted"} 3', metrics)
+
     def test_decisions_and_index_survive_restart_and_kill9(self):
         ids = [self.d.post({"content": f"{TEXT}（第{i}号楼）", "submitter": {"phone": "13800138000"}})[2]["id"]
                for i in range(5)]
