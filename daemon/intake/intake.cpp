@@ -48,8 +48,8 @@ Intake::Intake(std::string pii_key, std::function<int64_t()> clock, bool dedup, 
       gazetteer_(std::move(gazetteer)) {}
 
 std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource& src, std::string_view draft_json,
-                                                             std::string_view raw,
-                                                             std::string_view raw_content_type) const {
+                                                             std::string_view raw, std::string_view raw_content_type,
+                                                             std::string_view charset, uint32_t replacements) const {
   json d;
   try {
     d = json::parse(draft_json);
@@ -117,7 +117,11 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
   w.field("plugin_version", src.plugin_version);
   if (rec.external_id) w.field("external_id", *rec.external_id);
   w.field("raw_sha256", rec.raw_sha256);
-  w.field("charset", "utf-8");
+  w.field("charset", charset.empty() ? std::string_view("utf-8") : charset);
+  if (replacements > 0) {
+    w.key("charset_replacements");
+    w.integer(replacements);
+  }
   w.end_object();
   w.field("received_at", rec.received_at);
   if (rec.submitted_at) w.field("submitted_at", *rec.submitted_at);

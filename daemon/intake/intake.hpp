@@ -36,8 +36,11 @@ class Intake {
   Intake(std::string pii_key, std::function<int64_t()> clock, bool dedup = false,
          std::vector<std::string> gazetteer = {});
 
+  // charset/replacements: what the channel decoded the text from (recorded in source).
   std::variant<JournalRecord, IntakeRejection> prepare(const IntakeSource& src, std::string_view draft_json,
-                                                       std::string_view raw, std::string_view raw_content_type) const;
+                                                       std::string_view raw, std::string_view raw_content_type,
+                                                       std::string_view charset = "utf-8",
+                                                       uint32_t replacements = 0) const;
   int64_t now_ms() const { return clock_(); }
 
  private:

@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "text/charset.hpp"
+
 namespace minyi {
 
 namespace fs = std::filesystem;
@@ -270,6 +272,16 @@ void api_submit_async(minyi_host_t* h, const minyi_submission_t* s, minyi_submit
   std::memcpy(&full, s, std::min<size_t>(s->struct_size ? s->struct_size : sizeof full, sizeof full));
   h->services->submit_async(*h, full, done, ctx);
 }
+int32_t api_decode_text(minyi_host_t*, minyi_str_t bytes, minyi_str_t declared, char* out, size_t cap, size_t* size,
+                        char* charset, uint32_t* replacements) {
+  auto d = decode_text(std::string_view(bytes.data ? bytes.data : "", bytes.size),
+                       std::string_view(declared.data ? declared.data : "", declared.size));
+  *size = d.utf8.size();
+  if (out && cap) std::memcpy(out, d.utf8.data(), std::min(cap, d.utf8.size()));
+  if (charset) std::snprintf(charset, 32, "%s", d.charset.c_str());
+  if (replacements) *replacements = static_cast<uint32_t>(d.replacements);
+  return 0;
+}
 void api_http_defer(minyi_http_response_t* r) {
   if (!r->deferred.exchange(true)) r->self = r->shared_from_this();
 }
@@ -283,7 +295,7 @@ const minyi_host_api_t kApi = {
     api_quarantine,    api_checkpoint_get, api_checkpoint_set,       api_counter_add,   api_clock,
     api_config_string, api_config_int,     api_config_bool,          api_config_double, api_config_items,
     api_config_item,   api_route_add,      api_http_respond,         api_http_header,   api_instance_name,
-    api_stopping,      api_submit_async,   api_http_defer,           api_http_finish,
+    api_stopping,      api_submit_async,   api_http_defer,           api_http_finish,   api_decode_text,
 };
 
 }  // namespace

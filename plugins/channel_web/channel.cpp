@@ -89,6 +89,7 @@ const std::set<std::string> kTop = {"title",        "content",     "submitter", 
                                     "submitted_at", "external_id", "attachments"};
 const std::set<std::string> kSubmitter = {"name", "phone", "email", "id_number"};
 const std::set<std::string> kLocation = {"text", "lat", "lon"};
+const std::set<std::string> kCharsets = {"utf-8", "gb18030", "gbk", "gb2312", "big5"};
 const std::set<std::string> kAttachment = {"url", "data_base64", "filename", "content_type"};
 
 void check_fields(const json& obj, const std::set<std::string>& allowed, const std::string& prefix) {
@@ -99,8 +100,10 @@ void check_fields(const json& obj, const std::set<std::string>& allowed, const s
 }
 
 // Form keys: title, content, submitted_at, external_id, submitter.name (or submitter[name]),
-// location.lat, attachments[0].url, … Numbers in location are converted.
-json form_to_json(std::string_view body) {
+// location.lat, attachments[0].url, … Numbers in location are converted. `to_utf8` turns
+// each %-decoded key and value into UTF-8 (identity for UTF-8 forms).
+template <class ToUtf8>
+json form_to_json(std::string_view body, ToUtf8 to_utf8) {
   json doc = json::object();
   while (!body.empty()) {
     auto amp = body.find('&');
@@ -111,6 +114,8 @@ json form_to_json(std::string_view body) {
     auto key = percent_decode(pair.substr(0, eq));
     auto val = percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
     if (!key || !val) throw BadRequest{400, "malformed_form", "the form body has a bad %-escape", ""};
+    key = to_utf8(*key);
+    val = to_utf8(*val);
     if (!valid_utf8(*key) || !valid_utf8(*val))
       throw BadRequest{400, "invalid_utf8", "the form body is not valid UTF-8 once decoded", ""};
     std::string k = *key;
@@ -207,27 +212,50 @@ class WebChannel {
                            std::string(accept_form_ ? " or application/x-www-form-urlencoded" : "") + ", got '" +
                            (ctype.empty() ? std::string("none") : ctype) + "'",
                        ""};
+    // Portals of older systems post GBK/GB18030 or Big5: decode a declared charset.
+    std::string cs = "utf-8";
     if (auto pos = lower(ctype_raw).find("charset="); pos != std::string::npos) {
-      std::string cs = lower(trim(ctype_raw.substr(pos + 8)));
+      cs = lower(trim(ctype_raw.substr(pos + 8)));
       cs = cs.substr(0, cs.find(';'));
       if (!cs.empty() && cs.front() == '"') cs = cs.substr(1, cs.find('"', 1) - 1);
-      if (cs != "utf-8" && cs != "utf8")
-        throw BadRequest{415, "unsupported_charset", "only charset=utf-8 is accepted, got '" + cs + "'", ""};
+      if (cs == "utf8") cs = "utf-8";
+      if (!kCharsets.count(cs))
+        throw BadRequest{415, "unsupported_charset",
+                         "charset '" + cs + "' is not supported (use utf-8, gb18030, gbk, gb2312 or big5)", ""};
     }
     if (secret_) verify_signature(req, body);
-    if (!valid_utf8(body)) throw BadRequest{400, "invalid_utf8", "the request body is not valid UTF-8", ""};
+    bool utf8 = cs == "utf-8";
+    uint32_t replacements = 0;
+    std::string charset_used = utf8 ? "utf-8" : "";
+    std::string decoded;
+    std::string_view text = body;
+    if (!utf8 && is_json) {
+      auto d = host_.decode_text(body, cs);
+      decoded = std::move(d.utf8);
+      text = decoded;
+      charset_used = d.charset;
+      replacements = d.replacements;
+    }
+    if (utf8 && !valid_utf8(body)) throw BadRequest{400, "invalid_utf8", "the request body is not valid UTF-8", ""};
 
     json doc;
     if (is_json) {
       try {
-        doc = json::parse(body);
+        doc = json::parse(text);
       } catch (const json::parse_error& e) {
         // Not e.what(): it quotes the input, and reasons end up in logs.
         throw BadRequest{400, "malformed_json",
                          "the body is not valid JSON (syntax error at byte " + std::to_string(e.byte) + ")", ""};
       }
+    } else if (utf8) {
+      doc = form_to_json(body, [](std::string s) { return s; });
     } else {
-      doc = form_to_json(body);
+      doc = form_to_json(body, [&](const std::string& s) {
+        auto d = host_.decode_text(s, cs);
+        charset_used = d.charset;
+        replacements += d.replacements;
+        return d.utf8;
+      });
     }
     if (!doc.is_object()) throw BadRequest{400, "wrong_type", "the body must be a JSON object", ""};
     check_fields(doc, kTop, "");
@@ -243,11 +271,12 @@ class WebChannel {
     // A JSON body that passed the checks above is already a valid draft: hand it over as
     // is instead of serializing it again (the host validates it against draft.v1 anyway).
     std::string form_draft = is_json ? std::string() : doc.dump();
-    std::string_view draft = is_json ? body : std::string_view(form_draft);
-    host_.submit_async({draft, body, ctype_raw, {}, {}}, [this, resp](const minyi::SubmitResult& r) mutable {
-      answer(r, resp);
-      resp.finish();
-    });
+    std::string_view draft = is_json ? text : std::string_view(form_draft);
+    host_.submit_async({draft, body, ctype_raw, {}, {}, charset_used, replacements},
+                       [this, resp](const minyi::SubmitResult& r) mutable {
+                         answer(r, resp);
+                         resp.finish();
+                       });
   }
 
   void answer(const minyi::SubmitResult& r, minyi::HttpResponse& resp) {

@@ -105,6 +105,20 @@ class DeliveryTest(unittest.TestCase):
             self.assertEqual(sum(1 for e in events if e["subject"] == first[2]["id"]), 1)
         self.assertEqual(self.d.query("SELECT COUNT(*) FROM suggestions WHERE external_id='replay-1'")[0][0], 1)
 
+    def test_declared_gbk_and_big5_bodies_are_decoded(self):
+        body = json.dumps({"content": "小区门口的路灯坏了三个月", "submitter": {"name": "李四"}}, ensure_ascii=False)
+        status, _, ok = self.d.post(body.encode("gbk"), content_type="application/json; charset=GBK")
+        self.assertEqual(status, 201, ok)
+        doc = json.loads(self.d.query("SELECT doc FROM suggestions WHERE id=?", ok["id"])[0][0])
+        self.assertEqual(doc["content"], "小区门口的路灯坏了三个月")
+        self.assertEqual(doc["source"]["charset"], "gb18030")
+        self.assertNotIn("charset_replacements", doc["source"])
+        form = "content=" + "".join(f"%{b:02X}" for b in "社區停車位不足".encode("big5"))
+        status, _, ok = self.d.post(form, content_type="application/x-www-form-urlencoded; charset=big5")
+        self.assertEqual(status, 201, ok)
+        doc = json.loads(self.d.query("SELECT doc FROM suggestions WHERE id=?", ok["id"])[0][0])
+        self.assertEqual((doc["content"], doc["source"]["charset"]), ("社區停車位不足", "big5"))
+
     def test_form_post_and_signed_channel(self):
         form = "title=%E8%B7%AF%E7%81%AF&content=%E8%B7%AF%E7%81%AF%E4%B8%8D%E4%BA%AE&submitter.phone=13900001111&location%5Blat%5D=30.5&location%5Blon%5D=120.1"
         status, _, body = self.d.post(form, content_type="application/x-www-form-urlencoded")

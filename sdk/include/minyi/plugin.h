@@ -105,6 +105,8 @@ typedef struct minyi_submission_t {
   minyi_str_t raw_content_type; /* e.g. "application/json" */
   minyi_str_t checkpoint_key;   /* optional: committed in the same transaction */
   minyi_str_t checkpoint_value;
+  minyi_str_t charset;   /* charset the text was decoded from (empty: utf-8) */
+  uint32_t replacements; /* undecodable sequences replaced by U+FFFD while decoding */
 } minyi_submission_t;
 
 typedef enum minyi_submit_status_t {
@@ -215,6 +217,14 @@ typedef struct minyi_host_api_t {
    * exactly once with http_respond followed by http_finish, from any thread. */
   void (*http_defer)(minyi_http_response_t* response);
   void (*http_finish)(minyi_http_response_t* response);
+
+  /* Decodes text bytes to UTF-8: a BOM decides, else the declared charset (may be empty),
+   * else detection among UTF-8, GB18030/GBK and Big5. Copies up to cap bytes into out and
+   * the full size into *size (call again with a larger buffer if *size > cap); writes the
+   * charset's name (NUL-terminated) into charset[32] and the number of replaced sequences
+   * into *replacements. Returns 0. */
+  int32_t (*decode_text)(minyi_host_t* host, minyi_str_t bytes, minyi_str_t declared_charset, char* out, size_t cap,
+                         size_t* size, char* charset, uint32_t* replacements);
 } minyi_host_api_t;
 
 /* The descriptor a plugin exports. OWNERSHIP: static storage in the plugin. */

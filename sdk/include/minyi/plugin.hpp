@@ -49,6 +49,14 @@ struct SubmitResult {
 
 struct Submission {
   std::string_view draft_json, raw, raw_content_type, checkpoint_key, checkpoint_value;
+  std::string_view charset = {};  // what the text was decoded from; empty = utf-8
+  uint32_t replacements = 0;      // sequences replaced while decoding
+};
+
+struct DecodedText {
+  std::string utf8;
+  std::string charset;
+  uint32_t replacements = 0;
 };
 
 // The host services of one plugin instance. Cheap to copy; thread-safe.
@@ -69,6 +77,8 @@ class Host {
     sub.raw_content_type = view(s.raw_content_type);
     sub.checkpoint_key = view(s.checkpoint_key);
     sub.checkpoint_value = view(s.checkpoint_value);
+    sub.charset = view(s.charset);
+    sub.replacements = s.replacements;
     minyi_submit_result_t r{};
     api_->submit(h_, &sub, &r);
     return {static_cast<minyi_submit_status_t>(r.status), r.id, r.code, r.field, r.reason};
@@ -83,6 +93,8 @@ class Host {
     sub.raw_content_type = view(s.raw_content_type);
     sub.checkpoint_key = view(s.checkpoint_key);
     sub.checkpoint_value = view(s.checkpoint_value);
+    sub.charset = view(s.charset);
+    sub.replacements = s.replacements;
     auto* ctx = new F(std::move(done));
     api_->submit_async(
         h_, &sub,
@@ -95,6 +107,23 @@ class Host {
           delete f;
         },
         ctx);
+  }
+  // Bytes in any supported charset → UTF-8 (see minyi_host_api_t::decode_text).
+  DecodedText decode_text(std::string_view bytes, std::string_view declared_charset = {}) const {
+    DecodedText d;
+    d.utf8.resize(bytes.size() * 3 + 16);
+    char charset[32] = {0};
+    size_t size = 0;
+    api_->decode_text(h_, view(bytes), view(declared_charset), d.utf8.data(), d.utf8.size(), &size, charset,
+                      &d.replacements);
+    if (size > d.utf8.size()) {
+      d.utf8.resize(size);
+      api_->decode_text(h_, view(bytes), view(declared_charset), d.utf8.data(), d.utf8.size(), &size, charset,
+                        &d.replacements);
+    }
+    d.utf8.resize(size);
+    d.charset = charset;
+    return d;
   }
   void quarantine(std::string_view raw, std::string_view content_type, std::string_view reason) const {
     api_->quarantine(h_, view(raw), view(content_type), view(reason));
