@@ -38,9 +38,9 @@ void LshIndex::rehash(Table& t, size_t capacity) {
 }
 
 uint32_t* LshIndex::find_head(Table& t, uint32_t key, bool create) {
-  // Grow by half at 85 % load: linear probing with a well-mixed key stays short there,
-  // and smaller steps keep the average load (and so memory per entry) high.
-  if (t.slots.empty() || (create && (t.used + 1) * 20 > t.slots.size() * 17)) rehash(t, t.slots.size() * 3 / 2);
+  // Grow by a third at 85 % load: linear probing with a well-mixed key stays short there,
+  // and small steps keep the average load (and so memory per entry) high.
+  if (t.slots.empty() || (create && (t.used + 1) * 20 > t.slots.size() * 17)) rehash(t, t.slots.size() * 4 / 3);
   const size_t size = t.slots.size();
   for (size_t i = home(key, size);; i = i + 1 == size ? 0 : i + 1) {
     Slot& s = t.slots[i];
@@ -82,6 +82,13 @@ void LshIndex::insert(uint64_t id, int64_t time_ms, const Keys& keys) {
     ids_[entry] = static_cast<uint32_t>(id);
     minutes_[entry] = to_minutes(time_ms);
   } else {
+    // Grow by a quarter, not the doubling std::vector would do: less slack per entry.
+    if (ids_.size() == ids_.capacity()) {
+      size_t n = std::max<size_t>(1024, ids_.capacity() + ids_.capacity() / 4);
+      ids_.reserve(n);
+      minutes_.reserve(n);
+      next_.reserve(n * kBands);
+    }
     entry = static_cast<uint32_t>(ids_.size());
     ids_.push_back(static_cast<uint32_t>(id));
     minutes_.push_back(to_minutes(time_ms));
