@@ -119,10 +119,20 @@ std::vector<std::string> load_gazetteer(const std::string& path) {
 }
 
 IssueFeatures issue_features(std::string_view title, std::string_view content,
-                             const std::vector<std::string>& gazetteer) {
+                             const std::vector<std::string>& gazetteer, std::string* content_match_text) {
   MatchTextOptions opts;
   opts.keep_separators = true;
-  std::u32string text = to_u32(normalize_for_matching(std::string(title) + " " + std::string(content), opts));
+  // Title and content are normalized apart (content once: its matching form is the same
+  // pass without the separators).
+  std::u32string title_text = to_u32(normalize_for_matching(title, opts));
+  std::string content_norm = normalize_for_matching(content, opts);
+  if (content_match_text) {
+    content_match_text->clear();
+    for (char c : content_norm)
+      if (c != ' ') *content_match_text += c;
+  }
+  const size_t title_len = title_text.size();
+  std::u32string text = title_text + U" " + to_u32(content_norm);
   IssueFeatures f;
   std::vector<bool> in_place(text.size(), false);
   std::set<std::string> seen;
@@ -150,7 +160,6 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
   // Topic: two-character words outside places, without function characters; the title
   // counts twice. Ranked by count, then by first appearance.
   std::map<std::u32string, std::pair<int, size_t>> counts;  // word → (count, first position)
-  size_t title_len = to_u32(normalize_for_matching(std::string(title), opts)).size();
   for (size_t i = 0; i + 1 < text.size(); ++i) {
     if (!is_han(text[i]) || !is_han(text[i + 1]) || in_place[i] || in_place[i + 1]) continue;
     if (kFunctionChars.find(text[i]) != std::u32string_view::npos ||

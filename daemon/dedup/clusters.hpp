@@ -32,8 +32,10 @@ struct IssueFeatures {
   std::vector<std::string> problems;
 };
 
+// With content_match_text, also returns normalize_for_matching(content) (computed in the
+// same pass).
 IssueFeatures issue_features(std::string_view title, std::string_view content,
-                             const std::vector<std::string>& gazetteer = {});
+                             const std::vector<std::string>& gazetteer = {}, std::string* content_match_text = nullptr);
 
 // Reads a gazetteer file: one local place name per line, '#' comments. Throws on error.
 std::vector<std::string> load_gazetteer(const std::string& path);

@@ -209,13 +209,15 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
                        R"("reason":null,"algorithm":null})");
   w.end_object();
   if (dedup_) {
-    MatchTextOptions mopts;
-    mopts.drop_asr_fillers = src.channel == "media";  // call-in show transcripts
-    dedup_input.match_text = normalize_for_matching(content, mopts);
+    IssueFeatures features = issue_features(title, content, gazetteer_, &dedup_input.match_text);
+    if (src.channel == "media") {  // call-in show transcripts: drop spoken fillers
+      MatchTextOptions spoken;
+      spoken.drop_asr_fillers = true;
+      dedup_input.match_text = normalize_for_matching(content, spoken);
+    }
     dedup_input.shingles = shingle_hashes(dedup_input.match_text);
     dedup_input.bands = band_keys(minhash_of(dedup_input.shingles));
     dedup_input.event_time_ms = rec.submitted_at ? parse_rfc3339(*rec.submitted_at).value_or(now) : now;
-    IssueFeatures features = issue_features(title, content, gazetteer_);
     dedup_input.places = std::move(features.places);
     dedup_input.keywords = std::move(features.keywords);
     dedup_input.problems = std::move(features.problems);
