@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 #include <stdexcept>
+#include <unordered_set>
 
 #include "core/ids.hpp"
 #include "core/json_writer.hpp"
@@ -58,6 +59,26 @@ const std::set<std::u32string> kStopWords = {
     U"地省", U"一下", U"多次", U"能够", U"应该", U"需要", U"得到", U"到底", U"为什", U"么时", U"时候", U"请问", U"我家",
     // place-type words: the place itself is matched separately
     U"小区", U"学校", U"学院", U"社区", U"医院", U"街道", U"大学", U"中学", U"小学", U"花园", U"家园", U"广场"};
+
+uint64_t pack(char32_t a, char32_t b) { return (static_cast<uint64_t>(a) << 32) | b; }
+
+// The tables above, indexed for one pass over a text.
+struct Lexicon {
+  std::unordered_map<char32_t, std::vector<uint16_t>> suffix_by_first, problem_by_first;
+  std::unordered_set<char32_t> not_name, function_chars;
+  std::unordered_set<uint64_t> stop_words;
+  Lexicon() {
+    for (uint16_t i = 0; i < kPlaceSuffixes.size(); ++i) suffix_by_first[kPlaceSuffixes[i][0]].push_back(i);
+    for (uint16_t i = 0; i < kProblemTerms.size(); ++i) problem_by_first[kProblemTerms[i][0]].push_back(i);
+    not_name.insert(kNotNameChars.begin(), kNotNameChars.end());
+    function_chars.insert(kFunctionChars.begin(), kFunctionChars.end());
+    for (const auto& w : kStopWords) stop_words.insert(pack(w[0], w[1]));
+  }
+};
+const Lexicon& lexicon() {
+  static const Lexicon lex;
+  return lex;
+}
 
 bool is_han(char32_t c) { return (c >= 0x3400 && c <= 0x9FFF) || (c >= 0x20000 && c <= 0x2FFFF); }
 
@@ -146,44 +167,76 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
       std::fill(in_place.begin() + pos, in_place.begin() + pos + n.size(), true);
     }
   }
-  // Suffix matches, longest suffix first, so "之城小区" is listed before "力之城".
-  for (auto suffix : kPlaceSuffixes) {
-    for (size_t pos = text.find(suffix); pos != std::u32string::npos; pos = text.find(suffix, pos + 1)) {
-      if (pos < 2 || !is_han(text[pos - 1]) || !is_han(text[pos - 2])) continue;
-      if (kNotNameChars.find(text[pos - 1]) != std::u32string_view::npos ||
-          kNotNameChars.find(text[pos - 2]) != std::u32string_view::npos)
-        continue;
-      add_place(text.substr(pos - 2, 2 + suffix.size()));
-      std::fill(in_place.begin() + (pos - 2), in_place.begin() + pos + suffix.size(), true);
-    }
+  // One pass finds every place suffix and problem term by its first character.
+  const Lexicon& lex = lexicon();
+  std::vector<std::pair<uint16_t, size_t>> suffix_hits;  // (suffix index, position)
+  std::vector<int> problem_counts(kProblemTerms.size(), 0);
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (auto it = lex.suffix_by_first.find(text[i]); it != lex.suffix_by_first.end())
+      for (uint16_t idx : it->second)
+        if (text.compare(i, kPlaceSuffixes[idx].size(), kPlaceSuffixes[idx]) == 0) suffix_hits.emplace_back(idx, i);
+    if (auto it = lex.problem_by_first.find(text[i]); it != lex.problem_by_first.end())
+      for (uint16_t idx : it->second)
+        if (text.compare(i, kProblemTerms[idx].size(), kProblemTerms[idx]) == 0) ++problem_counts[idx];
+  }
+  // Longest suffix first (the table's order), so "之城小区" is listed before "力之城".
+  std::sort(suffix_hits.begin(), suffix_hits.end());
+  for (auto [idx, pos] : suffix_hits) {
+    auto suffix = kPlaceSuffixes[idx];
+    if (pos < 2 || !is_han(text[pos - 1]) || !is_han(text[pos - 2])) continue;
+    if (lex.not_name.count(text[pos - 1]) || lex.not_name.count(text[pos - 2])) continue;
+    add_place(text.substr(pos - 2, 2 + suffix.size()));
+    std::fill(in_place.begin() + static_cast<long>(pos - 2), in_place.begin() + static_cast<long>(pos + suffix.size()),
+              true);
   }
   // Topic: two-character words outside places, without function characters; the title
   // counts twice. Ranked by count, then by first appearance.
-  std::map<std::u32string, std::pair<int, size_t>> counts;  // word → (count, first position)
+  std::unordered_map<uint64_t, std::pair<int, size_t>> counts;  // word → (count, first position)
   for (size_t i = 0; i + 1 < text.size(); ++i) {
     if (!is_han(text[i]) || !is_han(text[i + 1]) || in_place[i] || in_place[i + 1]) continue;
-    if (kFunctionChars.find(text[i]) != std::u32string_view::npos ||
-        kFunctionChars.find(text[i + 1]) != std::u32string_view::npos)
-      continue;
-    std::u32string w = text.substr(i, 2);
-    if (kStopWords.count(w)) continue;
+    if (lex.function_chars.count(text[i]) || lex.function_chars.count(text[i + 1])) continue;
+    uint64_t w = pack(text[i], text[i + 1]);
+    if (lex.stop_words.count(w)) continue;
     auto [it, fresh] = counts.try_emplace(w, 0, i);
     it->second.first += i < title_len ? 2 : 1;
   }
-  std::vector<std::pair<std::u32string, std::pair<int, size_t>>> ranked(counts.begin(), counts.end());
+  std::vector<std::pair<uint64_t, std::pair<int, size_t>>> ranked(counts.begin(), counts.end());
   std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
     return a.second.first != b.second.first ? a.second.first > b.second.first : a.second.second < b.second.second;
   });
-  for (size_t i = 0; i < ranked.size() && i < kMaxKeywords; ++i) f.keywords.push_back(to_utf8(ranked[i].first));
-  std::vector<std::pair<int, std::u32string_view>> problems;
-  for (auto term : kProblemTerms) {
-    int n = 0;
-    for (size_t pos = text.find(term); pos != std::u32string::npos; pos = text.find(term, pos + 1)) n += 1;
-    if (n) problems.emplace_back(n, term);
+  for (size_t i = 0; i < ranked.size() && i < kMaxKeywords; ++i) {
+    char32_t w[2] = {static_cast<char32_t>(ranked[i].first >> 32), static_cast<char32_t>(ranked[i].first & 0xFFFFFFFF)};
+    f.keywords.push_back(to_utf8(std::u32string_view(w, 2)));
   }
+  std::vector<std::pair<int, size_t>> problems;
+  for (size_t idx = 0; idx < kProblemTerms.size(); ++idx)
+    if (problem_counts[idx]) problems.emplace_back(problem_counts[idx], idx);
   std::stable_sort(problems.begin(), problems.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  for (const auto& [n, term] : problems) f.problems.push_back(to_utf8(term));
+  for (const auto& [n, idx] : problems) f.problems.push_back(to_utf8(kProblemTerms[idx]));
   return f;
+}
+
+namespace {
+constexpr size_t kKeepKeywords = 80;  // a cluster's vocabulary: enough to match, bounded to keep it cheap
+constexpr size_t kCompareWords = 40;
+constexpr size_t kCompareProblems = 5;
+
+void prune(std::map<std::string, int>& counts, size_t keep) {
+  if (counts.size() <= keep) return;
+  std::vector<std::pair<int, std::string>> v;
+  for (auto& [k, n] : counts) v.emplace_back(n, k);
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(keep), v.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  v.resize(keep);
+  counts.clear();
+  for (auto& [n, k] : v) counts.emplace(std::move(k), n);
+}
+}  // namespace
+
+void ClusterIndex::Cluster::refresh() {
+  prune(keywords, kKeepKeywords);
+  top_words = ClusterIndex::top(keywords, kCompareWords);
+  top_problems = ClusterIndex::top(problems, kCompareProblems);
 }
 
 ClusterIndex::ClusterIndex(ClusterOptions opts) : opts_(opts) {}
@@ -233,6 +286,7 @@ void ClusterIndex::load(sql::Db& db) {
       if (end == std::string::npos) break;
       pos = end + 1;
     }
+    c.refresh();
     by_place_[c.place].push_back(clusters_.size());
     clusters_.push_back(std::move(c));
   }
@@ -285,13 +339,13 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
     for (size_t idx : it->second) {
       const Cluster& c = clusters_[idx];
       if (t > c.last_ms + opts_.window_ms || t < c.first_ms - opts_.window_ms) continue;  // closed
-      auto words = top(c.keywords, 40);
+      const auto& words = c.top_words;
       size_t common = 0;
       for (const auto& k : f.keywords) common += std::find(words.begin(), words.end(), k) != words.end();
       size_t denom = std::min(f.keywords.size(), words.size());
       double score = denom ? static_cast<double>(common) / static_cast<double>(denom) : 0;
       // A shared main problem at the same place is the same issue, however it is worded.
-      auto main_problems = top(c.problems, 5);
+      const auto& main_problems = c.top_problems;
       for (size_t i = 0; i < f.problems.size() && i < 3; ++i)
         if (std::find(main_problems.begin(), main_problems.end(), f.problems[i]) != main_problems.end())
           score = std::max(score, opts_.topic_threshold + 0.5);
@@ -319,6 +373,7 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
   c.last_ms = std::max(c.last_ms, t);
   for (size_t i = 0; i < f.keywords.size(); ++i) c.keywords[f.keywords[i]] += static_cast<int>(f.keywords.size() - i);
   for (size_t i = 0; i < f.problems.size(); ++i) c.problems[f.problems[i]] += static_cast<int>(f.problems.size() - i);
+  c.refresh();
   std::string kws;
   for (const auto& [k, n] : c.keywords) kws += (kws.empty() ? "" : " ") + k + ":" + std::to_string(n);
   for (const auto& [k, n] : c.problems) kws += std::string(kws.empty() ? "" : " ") + "!" + k + ":" + std::to_string(n);

@@ -68,8 +68,10 @@ class ClusterIndex {
   struct Cluster {
     std::string id, place, title;
     int64_t size = 0, first_ms = 0, last_ms = 0;
-    std::map<std::string, int> keywords;
+    std::map<std::string, int> keywords;  // pruned to the strongest kKeepKeywords
     std::map<std::string, int> problems;
+    std::vector<std::string> top_words = {}, top_problems = {};  // cached: what reports are compared with
+    void refresh();
   };
   static std::vector<std::string> top(const std::map<std::string, int>& counts, size_t n);
   std::string to_json(const Cluster& c, const std::string& latest) const;
