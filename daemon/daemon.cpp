@@ -217,8 +217,8 @@ void Daemon::submit_async(minyi_host_t& inst, const minyi_submission_t& s, minyi
     std::snprintf(r.reason, sizeof r.reason, "only channel instances can submit");
     return done(ctx, &r);
   }
-  auto prepared = intake_->prepare(it->second, v(s.draft_json), v(s.raw), v(s.raw_content_type), v(s.charset),
-                                   s.replacements);
+  auto prepared =
+      intake_->prepare(it->second, v(s.draft_json), v(s.raw), v(s.raw_content_type), v(s.charset), s.replacements);
   if (auto* rej = std::get_if<IntakeRejection>(&prepared)) {
     r.status = MINYI_SUBMIT_REJECTED;
     std::snprintf(r.code, sizeof r.code, "%s", rej->code.c_str());

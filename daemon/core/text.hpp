@@ -9,5 +9,9 @@ namespace minyi {
 bool is_valid_utf8(std::string_view s);
 // NFC-normalizes (ICU) and trims Unicode white space at both ends. Input must be valid UTF-8.
 std::string nfc_trim(std::string_view s);
+// Code points of valid UTF-8, and back.
+std::u32string utf8_to_u32(std::string_view s);
+void append_utf8(std::string& out, char32_t c);
+std::string u32_to_utf8(std::u32string_view s);
 
 }  // namespace minyi

@@ -10,6 +10,7 @@
 
 #include "core/ids.hpp"
 #include "core/json_writer.hpp"
+#include "core/text.hpp"
 #include "core/timefmt.hpp"
 #include "journal/sqlite.hpp"
 #include "text/normalize.hpp"
@@ -82,49 +83,6 @@ const Lexicon& lexicon() {
 
 bool is_han(char32_t c) { return (c >= 0x3400 && c <= 0x9FFF) || (c >= 0x20000 && c <= 0x2FFFF); }
 
-std::u32string to_u32(std::string_view s) {
-  std::u32string out;
-  for (size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    char32_t cp;
-    size_t len;
-    if (c < 0x80)
-      cp = c, len = 1;
-    else if (c < 0xE0)
-      cp = c & 0x1F, len = 2;
-    else if (c < 0xF0)
-      cp = c & 0x0F, len = 3;
-    else
-      cp = c & 0x07, len = 4;
-    for (size_t k = 1; k < len && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-    out += cp;
-    i += len;
-  }
-  return out;
-}
-
-std::string to_utf8(std::u32string_view s) {
-  std::string out;
-  for (char32_t c : s) {
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-    } else if (c < 0x800) {
-      out += static_cast<char>(0xC0 | (c >> 6));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-      out += static_cast<char>(0xE0 | (c >> 12));
-      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (c >> 18));
-      out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 std::vector<std::string> load_gazetteer(const std::string& path) {
@@ -134,7 +92,7 @@ std::vector<std::string> load_gazetteer(const std::string& path) {
   for (std::string line; std::getline(in, line);) {
     if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
     std::string name = normalize_for_matching(line);
-    if (to_u32(name).size() >= 2) names.push_back(name);
+    if (utf8_to_u32(name).size() >= 2) names.push_back(name);
   }
   return names;
 }
@@ -145,7 +103,7 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
   opts.keep_separators = true;
   // Title and content are normalized apart (content once: its matching form is the same
   // pass without the separators).
-  std::u32string title_text = to_u32(normalize_for_matching(title, opts));
+  std::u32string title_text = utf8_to_u32(normalize_for_matching(title, opts));
   std::string content_norm = normalize_for_matching(content, opts);
   if (content_match_text) {
     content_match_text->clear();
@@ -153,15 +111,15 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
       if (c != ' ') *content_match_text += c;
   }
   const size_t title_len = title_text.size();
-  std::u32string text = title_text + U" " + to_u32(content_norm);
+  std::u32string text = title_text + U" " + utf8_to_u32(content_norm);
   IssueFeatures f;
   std::vector<bool> in_place(text.size(), false);
   std::set<std::string> seen;
   auto add_place = [&](const std::u32string& key) {
-    if (seen.insert(to_utf8(key)).second) f.places.push_back(to_utf8(key));
+    if (seen.insert(u32_to_utf8(key)).second) f.places.push_back(u32_to_utf8(key));
   };
   for (const auto& name : gazetteer) {
-    std::u32string n = to_u32(name);
+    std::u32string n = utf8_to_u32(name);
     for (size_t pos = text.find(n); pos != std::u32string::npos; pos = text.find(n, pos + 1)) {
       add_place(n);
       std::fill(in_place.begin() + pos, in_place.begin() + pos + n.size(), true);
@@ -206,13 +164,13 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
   });
   for (size_t i = 0; i < ranked.size() && i < kMaxKeywords; ++i) {
     char32_t w[2] = {static_cast<char32_t>(ranked[i].first >> 32), static_cast<char32_t>(ranked[i].first & 0xFFFFFFFF)};
-    f.keywords.push_back(to_utf8(std::u32string_view(w, 2)));
+    f.keywords.push_back(u32_to_utf8(std::u32string_view(w, 2)));
   }
   std::vector<std::pair<int, size_t>> problems;
   for (size_t idx = 0; idx < kProblemTerms.size(); ++idx)
     if (problem_counts[idx]) problems.emplace_back(problem_counts[idx], idx);
   std::stable_sort(problems.begin(), problems.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  for (const auto& [n, idx] : problems) f.problems.push_back(to_utf8(kProblemTerms[idx]));
+  for (const auto& [n, idx] : problems) f.problems.push_back(u32_to_utf8(kProblemTerms[idx]));
   return f;
 }
 

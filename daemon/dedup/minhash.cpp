@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/text.hpp"
+
 namespace minyi {
 
 namespace {
@@ -29,33 +31,10 @@ struct Permutations {
 };
 const Permutations kPerm;
 
-// Decodes valid UTF-8 into code points.
-std::vector<char32_t> code_points(std::string_view s) {
-  std::vector<char32_t> out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    char32_t cp;
-    size_t len;
-    if (c < 0x80)
-      cp = c, len = 1;
-    else if (c < 0xE0)
-      cp = c & 0x1F, len = 2;
-    else if (c < 0xF0)
-      cp = c & 0x0F, len = 3;
-    else
-      cp = c & 0x07, len = 4;
-    for (size_t k = 1; k < len && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-    out.push_back(cp);
-    i += len;
-  }
-  return out;
-}
-
 }  // namespace
 
 std::vector<uint64_t> shingle_hashes(std::string_view normalized) {
-  std::vector<char32_t> cps = code_points(normalized);
+  std::u32string cps = utf8_to_u32(normalized);
   std::vector<uint64_t> out;
   if (cps.empty()) return out;
   size_t k = std::min<size_t>(kShingleChars, cps.size());

@@ -20,6 +20,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/json_writer.hpp"
+
 namespace minyi {
 
 namespace beast = boost::beast;
@@ -28,40 +30,17 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 std::string json_error(std::string_view code, std::string_view message, std::string_view field) {
-  auto esc = [](std::string_view s) {
-    std::string o;
-    for (char c : s) {
-      switch (c) {
-        case '"':
-          o += "\\\"";
-          break;
-        case '\\':
-          o += "\\\\";
-          break;
-        case '\n':
-          o += "\\n";
-          break;
-        case '\r':
-          o += "\\r";
-          break;
-        case '\t':
-          o += "\\t";
-          break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            o += buf;
-          } else {
-            o += c;
-          }
-      }
-    }
-    return o;
-  };
-  std::string out = "{\"error\":{\"code\":\"" + esc(code) + "\",\"message\":\"" + esc(message) + "\"";
-  if (!field.empty()) out += ",\"field\":\"" + esc(field) + "\"";
-  return out + "}}";
+  std::string out;
+  JsonWriter w(out, 64 + message.size());
+  w.begin_object();
+  w.key("error");
+  w.begin_object();
+  w.field("code", code);
+  w.field("message", message);
+  if (!field.empty()) w.field("field", field);
+  w.end_object();
+  w.end_object();
+  return out;
 }
 
 class Session;

@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "core/text.hpp"
+
 namespace minyi {
 
 namespace {
@@ -47,24 +49,6 @@ const SimplifiedTable& simplified_table() {
 // Fillers of spoken Chinese, longest first so "就是说" wins over "就是".
 // Only sounds and set phrases: "这个" or "额" also carry meaning ("这个小区", "额度").
 const std::array<std::u32string_view, 7> kFillers = {U"就是说", U"那个", U"然后呢", U"嗯", U"啊", U"呃", U"哦"};
-
-void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
-}
 
 }  // namespace
 
@@ -111,10 +95,7 @@ std::string normalize_for_matching(std::string_view utf8, const MatchTextOptions
     }
     kept.swap(out);
   }
-  std::string result;
-  result.reserve(kept.size() * 3);
-  for (char32_t c : kept) append_utf8(result, c);
-  return result;
+  return u32_to_utf8(kept);
 }
 
 }  // namespace minyi

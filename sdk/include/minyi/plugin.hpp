@@ -70,15 +70,7 @@ class Host {
   void error(std::string_view msg) const { log(MINYI_LOG_ERROR, msg); }
 
   SubmitResult submit(const Submission& s) const {
-    minyi_submission_t sub{};
-    sub.struct_size = sizeof sub;
-    sub.draft_json = view(s.draft_json);
-    sub.raw = view(s.raw);
-    sub.raw_content_type = view(s.raw_content_type);
-    sub.checkpoint_key = view(s.checkpoint_key);
-    sub.checkpoint_value = view(s.checkpoint_value);
-    sub.charset = view(s.charset);
-    sub.replacements = s.replacements;
+    minyi_submission_t sub = to_c(s);
     minyi_submit_result_t r{};
     api_->submit(h_, &sub, &r);
     return {static_cast<minyi_submit_status_t>(r.status), r.id, r.code, r.field, r.reason};
@@ -86,15 +78,7 @@ class Host {
   // Returns at once; `done` runs exactly once with the outcome (maybe before this returns).
   template <class F>
   void submit_async(const Submission& s, F done) const {
-    minyi_submission_t sub{};
-    sub.struct_size = sizeof sub;
-    sub.draft_json = view(s.draft_json);
-    sub.raw = view(s.raw);
-    sub.raw_content_type = view(s.raw_content_type);
-    sub.checkpoint_key = view(s.checkpoint_key);
-    sub.checkpoint_value = view(s.checkpoint_value);
-    sub.charset = view(s.charset);
-    sub.replacements = s.replacements;
+    minyi_submission_t sub = to_c(s);
     auto* ctx = new F(std::move(done));
     api_->submit_async(
         h_, &sub,
@@ -185,6 +169,19 @@ class Host {
   const minyi_host_api_t* api() const { return api_; }
 
  private:
+  static minyi_submission_t to_c(const Submission& s) {
+    minyi_submission_t sub{};
+    sub.struct_size = sizeof sub;
+    sub.draft_json = view(s.draft_json);
+    sub.raw = view(s.raw);
+    sub.raw_content_type = view(s.raw_content_type);
+    sub.checkpoint_key = view(s.checkpoint_key);
+    sub.checkpoint_value = view(s.checkpoint_value);
+    sub.charset = view(s.charset);
+    sub.replacements = s.replacements;
+    return sub;
+  }
+
   minyi_host_t* h_;
   const minyi_host_api_t* api_;
 };
