@@ -48,6 +48,7 @@ minyi:
   public: {listen: 127.0.0.1:$port}
   log: {level: warn}
   journal: {synchronous: $mode}
+dedup: {enabled: ${DEDUP:-false}}
 channels:
   - {name: portal, plugin: web}
 sinks:
@@ -58,7 +59,7 @@ CONF
   pid=$!
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; python3 -c 'import time; time.sleep(0.1)'; done
   line=$(./build-bench/bench/minyi-ingest-load --port "$port" --connections "$CONNS" --duration "$DURATION" \
-         --csv "$CSV" --label "minyid synchronous=$mode")
+         --csv "$CSV" --label "minyid synchronous=$mode dedup=${DEDUP:-false}")
   echo "$line"
   results+=("$line")
   kill -TERM $pid
