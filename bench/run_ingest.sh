@@ -3,6 +3,7 @@
 # web channel (file sink and HTTP sink on, journal durable), once with synchronous=FULL
 # and once with NORMAL, then the same load against nginx answering `return 201` (the
 # local ceiling). Prints one line per run and the ratios. Usage: bench/run_ingest.sh [SECONDS]
+# DEDUP=true|false (default false: the skeleton's numbers) switches duplicate/cluster detection.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
