@@ -521,7 +521,8 @@ std::string updated_event(const std::string& id, const std::string& status, cons
 }
 }  // namespace
 
-std::string Journal::unlink_duplicate(const std::string& id, const std::string& by, const std::string& why) {
+std::string Journal::correct(const std::string& id, const std::string& action, const std::string& by,
+                             const std::string& why, const Correction& change) {
   std::string error;
   enqueue_and_wait(
       [&](sql::Db& db) {
@@ -532,94 +533,85 @@ std::string Journal::unlink_duplicate(const std::string& id, const std::string& 
           error = "no suggestion " + id;
           return;
         }
-        std::string status = q.col_text(0), original = q.col_text(1), cluster = q.col_text(2);
-        if (status != "duplicate") {
-          error = "suggestion " + id + " is not a duplicate";
-          return;
-        }
+        SuggestionState state{q.col_text(0), q.col_text(1), q.col_text(2)};
+        std::string previous;
+        error = change.apply(db, state, previous);
+        if (!error.empty()) return;
         int64_t now = wall_clock_ms();
-        sql::Stmt(db.get(), "UPDATE suggestions SET status='new', duplicate_of=NULL WHERE id=?1").bind(1, id).run();
+        std::string time = format_rfc3339_local(now);
         sql::Stmt(db.get(),
                   "INSERT INTO dedup_actions(suggestion_id, action, previous, actor, reason, at_ms) "
-                  "VALUES(?1,'unlink_duplicate',?2,?3,?4,?5)")
+                  "VALUES(?1,?2,?3,?4,?5,?6)")
             .bind(1, id)
-            .bind(2, "duplicate_of " + original)
-            .bind(3, by)
-            .bind(4, why)
-            .bind(5, now)
+            .bind(2, action)
+            .bind(3, previous)
+            .bind(4, by)
+            .bind(5, why)
+            .bind(6, now)
             .run();
         st_->insert_event.bind(1, new_uuid_v7())
             .bind(2, "suggestion.updated")
             .bind(3, id)
-            .bind(4, format_rfc3339_local(now))
-            .bind(5, updated_event(id, "new", "", cluster, "unlink_duplicate", by, why))
+            .bind(4, time)
+            .bind(5, updated_event(id, state.status, state.duplicate_of, state.cluster_id, action, by, why))
             .run();
+        if (change.after) change.after(db, time);
       },
       false);
   return error;
 }
 
+std::string Journal::unlink_duplicate(const std::string& id, const std::string& by, const std::string& why) {
+  Correction c;
+  c.apply = [&](sql::Db& db, SuggestionState& state, std::string& previous) -> std::string {
+    if (state.status != "duplicate") return "suggestion " + id + " is not a duplicate";
+    sql::Stmt(db.get(), "UPDATE suggestions SET status='new', duplicate_of=NULL WHERE id=?1").bind(1, id).run();
+    previous = "duplicate_of " + state.duplicate_of;
+    state.status = "new";
+    state.duplicate_of.clear();
+    return "";
+  };
+  return correct(id, "unlink_duplicate", by, why, c);
+}
+
 std::string Journal::remove_from_cluster(const std::string& id, const std::string& by, const std::string& why) {
-  std::string error;
-  enqueue_and_wait(
-      [&](sql::Db& db) {
-        sql::Stmt q(db.get(),
-                    "SELECT status, COALESCE(duplicate_of,''), COALESCE(cluster_id,'') FROM suggestions WHERE id=?1");
-        q.bind(1, id);
-        if (!q.step()) {
-          error = "no suggestion " + id;
-          return;
-        }
-        std::string status = q.col_text(0), original = q.col_text(1), cluster = q.col_text(2);
-        if (cluster.empty()) {
-          error = "suggestion " + id + " is in no cluster";
-          return;
-        }
-        int64_t now = wall_clock_ms();
-        sql::Stmt(db.get(), "UPDATE suggestions SET cluster_id=NULL WHERE id=?1").bind(1, id).run();
-        // Duplicates never counted toward the size.
-        if (status != "duplicate")
-          sql::Stmt(db.get(), "UPDATE clusters SET size = MAX(size - 1, 0) WHERE id=?1").bind(1, cluster).run();
-        sql::Stmt(db.get(),
-                  "INSERT INTO dedup_actions(suggestion_id, action, previous, actor, reason, at_ms) "
-                  "VALUES(?1,'remove_from_cluster',?2,?3,?4,?5)")
-            .bind(1, id)
-            .bind(2, "cluster_id " + cluster)
-            .bind(3, by)
-            .bind(4, why)
-            .bind(5, now)
-            .run();
-        std::string time = format_rfc3339_local(now);
-        st_->insert_event.bind(1, new_uuid_v7())
-            .bind(2, "suggestion.updated")
-            .bind(3, id)
-            .bind(4, time)
-            .bind(5, updated_event(id, status, original, "", "remove_from_cluster", by, why))
-            .run();
-        sql::Stmt c(db.get(), "SELECT id, place, title, size FROM clusters WHERE id=?1");
-        c.bind(1, cluster);
-        if (c.step()) {
-          std::string data;
-          JsonWriter w(data, 256);
-          w.begin_object();
-          w.field("id", c.col_text(0));
-          w.key("size");
-          w.integer(c.col_int(3));
-          w.field("place", c.col_text(1));
-          w.field("title", c.col_text(2));
-          w.field("removed_suggestion", id);
-          w.end_object();
-          st_->insert_event.bind(1, new_uuid_v7())
-              .bind(2, "cluster.updated")
-              .bind(3, cluster)
-              .bind(4, time)
-              .bind(5, data)
-              .run();
-        }
-        if (clusters_) clusters_->invalidate();  // sizes changed under the in-memory index
-      },
-      false);
-  return error;
+  std::string cluster;
+  Correction c;
+  c.apply = [&](sql::Db& db, SuggestionState& state, std::string& previous) -> std::string {
+    if (state.cluster_id.empty()) return "suggestion " + id + " is in no cluster";
+    cluster = state.cluster_id;
+    sql::Stmt(db.get(), "UPDATE suggestions SET cluster_id=NULL WHERE id=?1").bind(1, id).run();
+    // Duplicates never counted toward the size.
+    if (state.status != "duplicate")
+      sql::Stmt(db.get(), "UPDATE clusters SET size = MAX(size - 1, 0) WHERE id=?1").bind(1, cluster).run();
+    previous = "cluster_id " + cluster;
+    state.cluster_id.clear();
+    return "";
+  };
+  c.after = [&](sql::Db& db, const std::string& time) {
+    sql::Stmt q(db.get(), "SELECT id, place, title, size FROM clusters WHERE id=?1");
+    q.bind(1, cluster);
+    if (q.step()) {
+      std::string data;
+      JsonWriter w(data, 256);
+      w.begin_object();
+      w.field("id", q.col_text(0));
+      w.key("size");
+      w.integer(q.col_int(3));
+      w.field("place", q.col_text(1));
+      w.field("title", q.col_text(2));
+      w.field("removed_suggestion", id);
+      w.end_object();
+      st_->insert_event.bind(1, new_uuid_v7())
+          .bind(2, "cluster.updated")
+          .bind(3, cluster)
+          .bind(4, time)
+          .bind(5, data)
+          .run();
+    }
+    if (clusters_) clusters_->invalidate();  // sizes changed under the in-memory index
+  };
+  return correct(id, "remove_from_cluster", by, why, c);
 }
 
 size_t Journal::dedup_index_size() const { return detector_ ? detector_->size() : 0; }

@@ -142,6 +142,19 @@ class Journal {
   void enqueue(std::function<void(sql::Db&)> apply, std::function<void(std::exception_ptr)> complete, bool bounded);
   void enqueue_and_wait(std::function<void(sql::Db&)> apply, bool bounded);
   void apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& result);
+  // The dedup state of a suggestion, as stored in its columns.
+  struct SuggestionState {
+    std::string status, duplicate_of, cluster_id;
+  };
+  // An admin correction: `apply` checks and changes the suggestion (returning an error, or
+  // "" and what it replaced); `after` may add events once suggestion.updated is written.
+  struct Correction {
+    std::function<std::string(sql::Db&, SuggestionState&, std::string& previous)> apply;
+    std::function<void(sql::Db&, const std::string& time)> after;
+  };
+  // One writer transaction: look up, apply, journal the action, emit suggestion.updated.
+  std::string correct(const std::string& id, const std::string& action, const std::string& by, const std::string& why,
+                      const Correction& change);
   void migrate();
 
   JournalOptions opts_;
