@@ -279,6 +279,21 @@ bool Daemon::checkpoint_set(minyi_host_t& inst, const std::string& key, const st
   }
 }
 
+std::vector<std::pair<std::string, std::string>> Daemon::checkpoint_list(minyi_host_t& inst,
+                                                                         const std::string& prefix) {
+  JournalReader reader(journal_->path());
+  return reader.checkpoints(inst.name, prefix);
+}
+
+std::string Daemon::instance_dir(minyi_host_t& inst) {
+  fs::path dir = fs::absolute(fs::path(cfg_.str("state_dir")) / "plugins" / inst.name);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) spdlog::error("[{}] cannot create {}: {}", inst.name, dir.string(), ec.message());
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  return dir.string();
+}
+
 bool Daemon::route_add(minyi_host_t& inst, const std::string& method, const std::string& path) {
   if (!inst.plugin->desc.minyi_on_http) {
     spdlog::error("[{}] plugin {} asked for route {} {} but has no minyi_on_http", inst.name, inst.plugin->desc.name,

@@ -52,6 +52,9 @@ class Daemon : public HostServices {
                   std::string_view reason) override;
   std::optional<std::string> checkpoint_get(minyi_host_t& inst, const std::string& key) override;
   bool checkpoint_set(minyi_host_t& inst, const std::string& key, const std::string& value) override;
+  std::vector<std::pair<std::string, std::string>> checkpoint_list(minyi_host_t& inst,
+                                                                   const std::string& prefix) override;
+  std::string instance_dir(minyi_host_t& inst) override;
   bool route_add(minyi_host_t& inst, const std::string& method, const std::string& path) override;
   int64_t now_ms() override;
 

@@ -6,9 +6,9 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ccache git
   libboost-dev libcurl4-openssl-dev libyaml-cpp-dev libsqlite3-dev sqlite3 libspdlog-dev
-  nlohmann-json3-dev libssl-dev libicu-dev
+  nlohmann-json3-dev libssl-dev libicu-dev libpugixml-dev libzip-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 curl openssl
+  python3 python3-cryptography curl openssl
 )
 if [[ "${MINYI_WITH_BENCH_TOOLS:-0}" == 1 ]]; then
   packages+=(nginx-light)

@@ -188,7 +188,13 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
     w.begin_object();
     w.field("kind", attachment_kind(a));
     if (a.contains("url")) {
+      // A plugin that fetched the file itself (and keeps it) says what it holds.
       w.field("uri", a["url"].get_ref<const std::string&>());
+      if (a.contains("sha256")) w.field("sha256", a["sha256"].get_ref<const std::string&>());
+      if (a.contains("bytes")) {
+        w.key("bytes");
+        w.integer(a["bytes"].get<int64_t>());
+      }
     } else {
       const std::string& bytes = *decoded[i];
       JournalRecord::Blob blob{sha256_hex(bytes), a.value("content_type", "application/octet-stream"), bytes};

@@ -213,6 +213,7 @@ struct Journal::Statements {
                        "INSERT INTO checkpoints(instance, key, value, updated_at_ms) VALUES(?1,?2,?3,?4) "
                        "ON CONFLICT(instance, key) DO UPDATE SET value=excluded.value, "
                        "updated_at_ms=excluded.updated_at_ms"),
+        delete_checkpoint(db, "DELETE FROM checkpoints WHERE instance=?1 AND key=?2"),
         insert_quarantine(db,
                           "INSERT INTO quarantine(received_at_ms, instance, reason, content_type, sha256, bytes) "
                           "VALUES(?1,?2,?3,?4,?5,?6)"),
@@ -228,7 +229,7 @@ struct Journal::Statements {
                     "INSERT OR IGNORE INTO dead_letters(sink, event_seq, event_id, event_type, reason, attempts, "
                     "first_failure_ms, dead_at_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)") {}
   sql::Stmt find_key, insert_key, insert_raw, find_attachment, insert_attachment, insert_suggestion, cluster_of,
-      cluster_size, insert_event, set_checkpoint, insert_quarantine, cursor_advance, cursor_failure, insert_dead;
+      cluster_size, insert_event, set_checkpoint, delete_checkpoint, insert_quarantine, cursor_advance, cursor_failure, insert_dead;
 };
 
 Journal::Journal(JournalOptions opts) : opts_(std::move(opts)) {
@@ -415,6 +416,8 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
     s.find_key.reset();
     if (found) {
       result = {JournalOutcome::Replay, original, ""};
+      // The source's position still moves past what it re-read.
+      apply_checkpoint(rec);
       return;
     }
     s.insert_key.bind(1, rec.instance).bind(2, *rec.external_id).bind(3, rec.suggestion_id).run();
@@ -485,12 +488,16 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
         .bind(4, rec.received_at)
         .bind(5, cluster.json)
         .run();
-  if (rec.checkpoint)
-    s.set_checkpoint.bind(1, rec.instance)
-        .bind(2, rec.checkpoint->first)
-        .bind_blob(3, rec.checkpoint->second)
-        .bind(4, wall_clock_ms())
-        .run();
+  apply_checkpoint(rec);
+}
+
+void Journal::apply_checkpoint(const JournalRecord& rec) {
+  if (!rec.checkpoint) return;
+  const auto& [key, value] = *rec.checkpoint;
+  if (value.empty())
+    st_->delete_checkpoint.bind(1, rec.instance).bind(2, key).run();
+  else
+    st_->set_checkpoint.bind(1, rec.instance).bind(2, key).bind_blob(3, value).bind(4, wall_clock_ms()).run();
 }
 
 namespace {
@@ -651,7 +658,10 @@ JournalResult Journal::submit(JournalRecord rec) {
 void Journal::checkpoint_set(const std::string& instance, const std::string& key, const std::string& value) {
   enqueue_and_wait(
       [&](sql::Db&) {
-        st_->set_checkpoint.bind(1, instance).bind(2, key).bind_blob(3, value).bind(4, wall_clock_ms()).run();
+        if (value.empty())
+          st_->delete_checkpoint.bind(1, instance).bind(2, key).run();
+        else
+          st_->set_checkpoint.bind(1, instance).bind(2, key).bind_blob(3, value).bind(4, wall_clock_ms()).run();
       },
       false);
 }
@@ -761,6 +771,17 @@ SinkCursor JournalReader::cursor(const std::string& sink) {
   SinkCursor c;
   if (q.step()) c = {q.col_int(0), q.col_int(1), q.col_int(2), q.col_int(3), q.col_text(4)};
   return c;
+}
+
+std::vector<std::pair<std::string, std::string>> JournalReader::checkpoints(const std::string& instance,
+                                                                            const std::string& prefix) {
+  // substr() compares bytes, so any prefix (including '%' or '_') matches literally.
+  sql::Stmt q(db_->get(),
+              "SELECT key, value FROM checkpoints WHERE instance=?1 AND substr(key, 1, length(?2))=?2 ORDER BY key");
+  q.bind(1, instance).bind(2, prefix);
+  std::vector<std::pair<std::string, std::string>> out;
+  while (q.step()) out.emplace_back(q.col_text(0), q.col_text(1));
+  return out;
 }
 
 std::optional<std::string> JournalReader::checkpoint(const std::string& instance, const std::string& key) {

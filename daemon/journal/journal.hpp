@@ -84,6 +84,8 @@ class JournalReader {
   std::vector<EventRow> events_after(int64_t seq, size_t limit);
   SinkCursor cursor(const std::string& sink);
   std::optional<std::string> checkpoint(const std::string& instance, const std::string& key);
+  // Key order; keys starting with prefix.
+  std::vector<std::pair<std::string, std::string>> checkpoints(const std::string& instance, const std::string& prefix);
 
  private:
   std::unique_ptr<sql::Db> db_;
@@ -142,6 +144,7 @@ class Journal {
   void enqueue(std::function<void(sql::Db&)> apply, std::function<void(std::exception_ptr)> complete, bool bounded);
   void enqueue_and_wait(std::function<void(sql::Db&)> apply, bool bounded);
   void apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& result);
+  void apply_checkpoint(const JournalRecord& rec);
   // The dedup state of a suggestion, as stored in its columns.
   struct SuggestionState {
     std::string status, duplicate_of, cluster_id;

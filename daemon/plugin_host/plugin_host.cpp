@@ -290,12 +290,29 @@ void api_http_finish(minyi_http_response_t* r) {
   r->finish();
 }
 
+int64_t api_checkpoint_list(minyi_host_t* h, minyi_str_t prefix, void (*visit)(void*, minyi_str_t, minyi_str_t),
+                            void* ctx) {
+  try {
+    auto rows = h->services->checkpoint_list(*h, std::string(prefix.data ? prefix.data : "", prefix.size));
+    for (const auto& [k, v] : rows) visit(ctx, {k.data(), k.size()}, {v.data(), v.size()});
+    return static_cast<int64_t>(rows.size());
+  } catch (const std::exception& e) {
+    spdlog::warn("[{}] cannot list checkpoints: {}", h->name, e.what());
+    return -1;
+  }
+}
+minyi_str_t api_state_dir(minyi_host_t* h) {
+  std::call_once(h->state_dir_once, [h] { h->state_dir = h->services->instance_dir(*h); });
+  return {h->state_dir.data(), h->state_dir.size()};
+}
+
 const minyi_host_api_t kApi = {
     MINYI_ABI_MAJOR,   MINYI_ABI_MINOR,    sizeof(minyi_host_api_t), api_log,           api_submit,
     api_quarantine,    api_checkpoint_get, api_checkpoint_set,       api_counter_add,   api_clock,
     api_config_string, api_config_int,     api_config_bool,          api_config_double, api_config_items,
     api_config_item,   api_route_add,      api_http_respond,         api_http_header,   api_instance_name,
     api_stopping,      api_submit_async,   api_http_defer,           api_http_finish,   api_decode_text,
+    api_checkpoint_list, api_state_dir,
 };
 
 }  // namespace

@@ -64,6 +64,10 @@ class HostServices {
                           std::string_view reason) = 0;
   virtual std::optional<std::string> checkpoint_get(minyi_host_t& inst, const std::string& key) = 0;
   virtual bool checkpoint_set(minyi_host_t& inst, const std::string& key, const std::string& value) = 0;
+  virtual std::vector<std::pair<std::string, std::string>> checkpoint_list(minyi_host_t& inst,
+                                                                           const std::string& prefix) = 0;
+  // STATE_DIR/plugins/<instance>, created; throws when it cannot be.
+  virtual std::string instance_dir(minyi_host_t& inst) = 0;
   virtual bool route_add(minyi_host_t& inst, const std::string& method, const std::string& path) = 0;
   virtual int64_t now_ms() = 0;
 };
@@ -89,6 +93,8 @@ struct minyi_host_t {
   // Guarded by counters_mu: plugin-defined counters (exported as metrics later).
   std::mutex counters_mu;
   std::map<std::string, uint64_t> counters;
+  std::once_flag state_dir_once;
+  std::string state_dir;  // set once by state_dir()
 
   // Calls the plugin's create; throws with the plugin's message on failure.
   void create();

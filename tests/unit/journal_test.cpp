@@ -140,6 +140,37 @@ TEST_F(JournalTest, CheckpointsAndQuarantine) {
   EXPECT_EQ(count("quarantine"), 1);
 }
 
+TEST_F(JournalTest, CheckpointsListByPrefixDeleteWhenEmptyAndMoveOnReplays) {
+  Journal j({path_});
+  j.checkpoint_set("wx", "conv/b", "2");
+  j.checkpoint_set("wx", "conv/a", "1");
+  j.checkpoint_set("wx", "conv%", "literal");
+  j.checkpoint_set("wx", "other", "x");
+  j.checkpoint_set("web", "conv/z", "not mine");
+  JournalReader r(path_);
+  auto rows = r.checkpoints("wx", "conv/");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0], (std::pair<std::string, std::string>{"conv/a", "1"}));
+  EXPECT_EQ(rows[1].first, "conv/b");
+  EXPECT_EQ(r.checkpoints("wx", "conv%").size(), 1u) << "LIKE wildcards in a prefix are literal";
+  j.checkpoint_set("wx", "conv/a", "");
+  EXPECT_FALSE(r.checkpoint("wx", "conv/a")) << "an empty value deletes";
+  // A submission's checkpoint is applied even when the submission is a replay: the source
+  // moved past a row it had already delivered.
+  auto first = record("api", "order-1", "x");
+  first.checkpoint.emplace("cursor", "1");
+  j.submit(std::move(first));
+  auto again = record("api", "order-1", "x");
+  again.checkpoint.emplace("cursor", "2");
+  EXPECT_EQ(j.submit(std::move(again)).outcome, JournalOutcome::Replay);
+  EXPECT_EQ(r.checkpoint("api", "cursor"), "2");
+  auto gone = record("api", "order-2", "y");
+  gone.checkpoint.emplace("cursor", "");
+  j.submit(std::move(gone));
+  EXPECT_FALSE(r.checkpoint("api", "cursor"));
+  j.stop();
+}
+
 TEST_F(JournalTest, SchemaVersionIsRecordedAndNewerJournalsAreRefused) {
   {
     Journal j({path_});

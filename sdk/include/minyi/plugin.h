@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 #define MINYI_ABI_MAJOR 1
-#define MINYI_ABI_MINOR 0
+#define MINYI_ABI_MINOR 1
 #define MINYI_PLUGIN_ENTRY_SYMBOL "minyi_plugin_entry"
 
 #if defined(__GNUC__)
@@ -176,7 +176,8 @@ typedef struct minyi_host_api_t {
   /* Copies the checkpoint into buf (up to cap bytes) and stores its full size in *size.
    * Returns 0 if found, 1 if absent. Call again with a larger buffer if *size > cap. */
   int32_t (*checkpoint_get)(minyi_host_t* host, minyi_str_t key, char* buf, size_t cap, size_t* size);
-  /* Durable when it returns. */
+  /* Durable when it returns. An empty value deletes the checkpoint (also when it comes
+   * with a submission). */
   int32_t (*checkpoint_set)(minyi_host_t* host, minyi_str_t key, minyi_str_t value);
 
   void (*counter_add)(minyi_host_t* host, minyi_str_t name, uint64_t delta);
@@ -225,6 +226,17 @@ typedef struct minyi_host_api_t {
    * into *replacements. Returns 0. */
   int32_t (*decode_text)(minyi_host_t* host, minyi_str_t bytes, minyi_str_t declared_charset, char* out, size_t cap,
                          size_t* size, char* charset, uint32_t* replacements);
+
+  /* ---- ABI 1.1 ---- (NULL in a 1.0 host: check struct_size / abi_minor first) */
+
+  /* Calls visit(ctx, key, value) for every checkpoint of this instance whose key starts
+   * with prefix, in key order, from the committed state. The views are valid during the
+   * call. Returns the number visited, or negative on error. */
+  int64_t (*checkpoint_list)(minyi_host_t* host, minyi_str_t prefix,
+                             void (*visit)(void* ctx, minyi_str_t key, minyi_str_t value), void* ctx);
+  /* This instance's private directory (STATE_DIR/plugins/<instance>), created on first
+   * call. Plugins keep files there (fetched attachments, spool bookkeeping). */
+  minyi_str_t (*state_dir)(minyi_host_t* host);
 } minyi_host_api_t;
 
 /* The descriptor a plugin exports. OWNERSHIP: static storage in the plugin. */

@@ -14,6 +14,7 @@
 
 #include <minyi/plugin.h>
 
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <optional>
@@ -124,6 +125,20 @@ class Host {
   bool set_checkpoint(std::string_view key, std::string_view value) const {
     return api_->checkpoint_set(h_, view(key), view(value)) == 0;
   }
+  // Checkpoints whose key starts with prefix, in key order (ABI 1.1).
+  std::vector<std::pair<std::string, std::string>> checkpoints(std::string_view prefix) const {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (!has_1_1()) return out;
+    api_->checkpoint_list(
+        h_, view(prefix),
+        [](void* ctx, minyi_str_t k, minyi_str_t v) {
+          static_cast<decltype(out)*>(ctx)->emplace_back(std::string(view(k)), std::string(view(v)));
+        },
+        &out);
+    return out;
+  }
+  // Empty when the host predates ABI 1.1.
+  std::string state_dir() const { return has_1_1() ? std::string(view(api_->state_dir(h_))) : std::string(); }
   void count(std::string_view name, uint64_t delta = 1) const { api_->counter_add(h_, view(name), delta); }
   int64_t now_ms() const { return api_->clock_now_ms(h_); }
 
@@ -167,6 +182,9 @@ class Host {
   std::string_view instance_name() const { return view(api_->instance_name(h_)); }
   bool stopping() const { return api_->stopping(h_) != 0; }
   const minyi_host_api_t* api() const { return api_; }
+  bool has_1_1() const {
+    return api_->abi_minor >= 1 && api_->struct_size >= offsetof(minyi_host_api_t, state_dir) + sizeof(void*);
+  }
 
  private:
   static minyi_submission_t to_c(const Submission& s) {
