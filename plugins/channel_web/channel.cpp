@@ -1,14 +1,12 @@
 // channel_web: the "minyi web intake v1" format over HTTP POST (JSON or URL-encoded form),
 // with an optional HMAC-SHA256 request signature. See docs/channels/web.md.
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <array>
 #include <cstdlib>
 #include <minyi/plugin.hpp>
 #include <nlohmann/json.hpp>
 #include <set>
+
+#include "codec.hpp"
 
 namespace {
 
@@ -310,18 +308,8 @@ class WebChannel {
     std::string_view s = *sig;
     if (s.rfind("sha256=", 0) != 0 || s.size() != 7 + 64)
       throw BadRequest{401, "bad_signature", sig_header_ + " must be sha256=<64 hex digits>", sig_header_};
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), secret_->data(), static_cast<int>(secret_->size()),
-         reinterpret_cast<const unsigned char*>(body.data()), body.size(), md, &len);
-    static const char* hex = "0123456789abcdef";
-    std::string expected;
-    for (unsigned i = 0; i < len; ++i) {
-      expected += hex[md[i] >> 4];
-      expected += hex[md[i] & 15];
-    }
-    std::string given = lower(s.substr(7));
-    if (CRYPTO_memcmp(given.data(), expected.data(), expected.size()) != 0)
+    std::string expected = minyi::plugins::hmac_sha256_hex(*secret_, body);
+    if (!minyi::plugins::equal_ct(lower(s.substr(7)), expected))
       throw BadRequest{401, "bad_signature", "the request signature does not match the body", sig_header_};
   }
 

@@ -1,78 +1,23 @@
 #include "wxcrypt.hpp"
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
 #include <memory>
 
+#include "codec.hpp"
+
 namespace minyi::wx {
 namespace {
-
-int b64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
 
 using Ctx = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
 
 }  // namespace
 
-std::optional<std::string> base64_decode(std::string_view in) {
-  if (in.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  for (size_t i = 0; i < in.size(); i += 4) {
-    int v[4];
-    int pads = 0;
-    for (int k = 0; k < 4; ++k) {
-      char c = in[i + k];
-      if (c == '=') {
-        // Padding only at the very end: "xx==" or "xxx=".
-        if (i + 4 != in.size() || k < 2) return std::nullopt;
-        v[k] = 0;
-        ++pads;
-      } else {
-        if (pads) return std::nullopt;
-        v[k] = b64_value(c);
-        if (v[k] < 0) return std::nullopt;
-      }
-    }
-    uint32_t n = (uint32_t(v[0]) << 18) | (uint32_t(v[1]) << 12) | (uint32_t(v[2]) << 6) | uint32_t(v[3]);
-    out += static_cast<char>((n >> 16) & 0xFF);
-    if (pads < 2) out += static_cast<char>((n >> 8) & 0xFF);
-    if (pads < 1) out += static_cast<char>(n & 0xFF);
-  }
-  return out;
-}
-
-std::string base64_encode(std::string_view in) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    uint32_t n = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
-    out += t[n >> 18];
-    out += t[(n >> 12) & 63];
-    out += t[(n >> 6) & 63];
-    out += t[n & 63];
-  }
-  if (size_t rest = in.size() - i) {
-    uint32_t n = uint32_t(uint8_t(in[i])) << 16;
-    if (rest == 2) n |= uint32_t(uint8_t(in[i + 1])) << 8;
-    out += t[n >> 18];
-    out += t[(n >> 12) & 63];
-    out += rest == 2 ? t[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
+std::optional<std::string> base64_decode(std::string_view in) { return plugins::base64_decode(in); }
+std::string base64_encode(std::string_view in) { return plugins::base64_encode(in); }
+bool equal_ct(std::string_view a, std::string_view b) { return plugins::equal_ct(a, b); }
 
 std::optional<AesKey> decode_encoding_aes_key(std::string_view key43) {
   if (key43.size() != 43) return std::nullopt;
@@ -82,7 +27,9 @@ std::optional<AesKey> decode_encoding_aes_key(std::string_view key43) {
   int bits = 0;
   size_t out = 0;
   for (char c : key43) {
-    int v = b64_value(c);
+    static const std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    auto pos = alphabet.find(c);
+    int v = pos == std::string_view::npos ? -1 : static_cast<int>(pos);
     if (v < 0) return std::nullopt;
     acc = (acc << 6) | uint32_t(v);
     bits += 6;
@@ -103,17 +50,7 @@ std::string sorted_sha1(std::vector<std::string_view> parts) {
   EVP_DigestInit_ex(ctx.get(), EVP_sha1(), nullptr);
   for (auto p : parts) EVP_DigestUpdate(ctx.get(), p.data(), p.size());
   EVP_DigestFinal_ex(ctx.get(), md, &md_len);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : std::string_view(reinterpret_cast<char*>(md), md_len)) {
-    out += hex[b >> 4];
-    out += hex[b & 15];
-  }
-  return out;
-}
-
-bool equal_ct(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  return plugins::hex(std::string_view(reinterpret_cast<char*>(md), md_len));
 }
 
 std::variant<Decrypted, DecryptError> decrypt(const AesKey& key, std::string_view encrypt_b64) {

@@ -3,8 +3,6 @@
 // an optional HMAC-SHA256 signature, TLS options and timeouts.
 // 2xx → OK; 408, 429, 5xx and network errors → RETRY (honouring Retry-After); other → REJECT.
 #include <curl/curl.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <array>
@@ -13,6 +11,7 @@
 #include <minyi/plugin.hpp>
 
 #include "cloudevent.hpp"
+#include "codec.hpp"
 
 namespace {
 
@@ -174,17 +173,7 @@ class HttpSink {
     for (const auto& h : extra) add(h);
     for (const auto& h : extra_headers_) add(h);
     if (secret_) {
-      unsigned char md[EVP_MAX_MD_SIZE];
-      unsigned int len = 0;
-      HMAC(EVP_sha256(), secret_->data(), static_cast<int>(secret_->size()),
-           reinterpret_cast<const unsigned char*>(body.data()), body.size(), md, &len);
-      static const char* hex = "0123456789abcdef";
-      std::string sig = sig_header_ + ": sha256=";
-      for (unsigned i = 0; i < len; ++i) {
-        sig += hex[md[i] >> 4];
-        sig += hex[md[i] & 15];
-      }
-      add(sig);
+      add(sig_header_ + ": sha256=" + minyi::plugins::hmac_sha256_hex(*secret_, body));
     }
     std::string response;
     HeaderCapture hc;
