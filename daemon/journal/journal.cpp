@@ -229,7 +229,8 @@ struct Journal::Statements {
                     "INSERT OR IGNORE INTO dead_letters(sink, event_seq, event_id, event_type, reason, attempts, "
                     "first_failure_ms, dead_at_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)") {}
   sql::Stmt find_key, insert_key, insert_raw, find_attachment, insert_attachment, insert_suggestion, cluster_of,
-      cluster_size, insert_event, set_checkpoint, delete_checkpoint, insert_quarantine, cursor_advance, cursor_failure, insert_dead;
+      cluster_size, insert_event, set_checkpoint, delete_checkpoint, insert_quarantine, cursor_advance, cursor_failure,
+      insert_dead;
 };
 
 Journal::Journal(JournalOptions opts) : opts_(std::move(opts)) {

@@ -307,11 +307,11 @@ minyi_str_t api_state_dir(minyi_host_t* h) {
 }
 
 const minyi_host_api_t kApi = {
-    MINYI_ABI_MAJOR,   MINYI_ABI_MINOR,    sizeof(minyi_host_api_t), api_log,           api_submit,
-    api_quarantine,    api_checkpoint_get, api_checkpoint_set,       api_counter_add,   api_clock,
-    api_config_string, api_config_int,     api_config_bool,          api_config_double, api_config_items,
-    api_config_item,   api_route_add,      api_http_respond,         api_http_header,   api_instance_name,
-    api_stopping,      api_submit_async,   api_http_defer,           api_http_finish,   api_decode_text,
+    MINYI_ABI_MAJOR,     MINYI_ABI_MINOR,    sizeof(minyi_host_api_t), api_log,           api_submit,
+    api_quarantine,      api_checkpoint_get, api_checkpoint_set,       api_counter_add,   api_clock,
+    api_config_string,   api_config_int,     api_config_bool,          api_config_double, api_config_items,
+    api_config_item,     api_route_add,      api_http_respond,         api_http_header,   api_instance_name,
+    api_stopping,        api_submit_async,   api_http_defer,           api_http_finish,   api_decode_text,
     api_checkpoint_list, api_state_dir,
 };
 

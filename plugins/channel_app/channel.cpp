@@ -36,8 +36,7 @@ const std::array<minyi_config_entry_t, 9> kConfig = {{
     {"fetch_hosts", MINYI_CFG_STRING_LIST, nullptr, 0,
      "when set, attachment URLs must be on one of these hosts (e.g. the app's CDN)", nullptr},
     {"allow_http", MINYI_CFG_BOOL, "false", 0, "also fetch plain http:// URLs (default: https only)", nullptr},
-    {"ca_file", MINYI_CFG_STRING, nullptr, 0, "CA bundle for fetching attachments (default: the system's)",
-     nullptr},
+    {"ca_file", MINYI_CFG_STRING, nullptr, 0, "CA bundle for fetching attachments (default: the system's)", nullptr},
 }};
 
 struct Refusal {
@@ -181,7 +180,9 @@ class AppChannel {
     if (!ts || !nonce || !sig)
       throw Refusal{401, "signature_required",
                     "X-Minyi-Timestamp, X-Minyi-Nonce and X-Minyi-Signature are required (docs/channels/app.md)",
-                    !ts ? "X-Minyi-Timestamp" : !nonce ? "X-Minyi-Nonce" : "X-Minyi-Signature"};
+                    !ts      ? "X-Minyi-Timestamp"
+                    : !nonce ? "X-Minyi-Nonce"
+                             : "X-Minyi-Signature"};
     if (nonce->empty() || nonce->size() > 128)
       throw Refusal{401, "bad_nonce", "X-Minyi-Nonce must be 1 to 128 characters", "X-Minyi-Nonce"};
     std::string_view s = *sig;
@@ -218,12 +219,12 @@ class AppChannel {
     try {
       in = json::parse(req.body());
     } catch (const json::parse_error& e) {
-      throw Refusal{400, "malformed_json", "the body is not valid JSON (syntax error at byte " + std::to_string(e.byte) + ")",
-                    "", true};
+      throw Refusal{400, "malformed_json",
+                    "the body is not valid JSON (syntax error at byte " + std::to_string(e.byte) + ")", "", true};
     }
     if (!in.is_object()) throw Refusal{400, "wrong_type", "the body must be a JSON object", "", true};
-    static const std::set<std::string> known = {"message_id", "content", "title",    "kind",     "category",
-                                                "submitted_at", "user",   "location", "attachments"};
+    static const std::set<std::string> known = {"message_id",   "content", "title",    "kind",       "category",
+                                                "submitted_at", "user",    "location", "attachments"};
     for (auto it = in.begin(); it != in.end(); ++it)
       if (!known.count(it.key()))
         throw Refusal{400, "unknown_field", "unknown field '" + it.key() + "' (see docs/channels/app.md)", it.key(),
@@ -374,19 +375,20 @@ class AppChannel {
     curl_easy_setopt(c.get(), CURLOPT_USERAGENT, "minyi-channel-app/1.0");
     if (!ca_file_.empty()) curl_easy_setopt(c.get(), CURLOPT_CAINFO, ca_file_.c_str());
     curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, +[](char* p, size_t sz, size_t n, void* ud) -> size_t {
-      auto* s = static_cast<Sink*>(ud);
-      size_t len = sz * n;
-      if (s->w->bytes + len > s->max) {
-        s->too_big = true;
-        return 0;  // aborts the transfer
-      }
-      if (!s->w->write(std::string_view(p, len))) {
-        s->io_error = true;
-        return 0;
-      }
-      return len;
-    });
+    curl_easy_setopt(
+        c.get(), CURLOPT_WRITEFUNCTION, +[](char* p, size_t sz, size_t n, void* ud) -> size_t {
+          auto* s = static_cast<Sink*>(ud);
+          size_t len = sz * n;
+          if (s->w->bytes + len > s->max) {
+            s->too_big = true;
+            return 0;  // aborts the transfer
+          }
+          if (!s->w->write(std::string_view(p, len))) {
+            s->io_error = true;
+            return 0;
+          }
+          return len;
+        });
     CURLcode rc = curl_easy_perform(c.get());
     long status = 0;
     curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &status);

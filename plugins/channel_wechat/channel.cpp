@@ -48,8 +48,7 @@ const std::array<minyi_config_entry_t, 14> kConfig = {{
     {"location_ttl", MINYI_CFG_DURATION, "30m", 0,
      "a LOCATION event locates the user's next suggestion if it starts within this time", nullptr},
     {"max_body", MINYI_CFG_SIZE, "64KiB", 0, "larger callback bodies are refused with 413", nullptr},
-    {"max_parts", MINYI_CFG_INT, "20", 0, "a conversation is committed early once it has this many messages",
-     nullptr},
+    {"max_parts", MINYI_CFG_INT, "20", 0, "a conversation is committed early once it has this many messages", nullptr},
 }};
 
 // How long the keys of committed messages are remembered, so WeChat's retries (three,
@@ -116,8 +115,8 @@ struct Conversation {
   bool dead = false;  // removed from the map: callers holding a pointer must look again
 
   json to_json() const {
-    return {{"openid", openid}, {"account", account}, {"ref", ref},        {"agent_id", agent_id},
-            {"parts", parts},   {"raw", raw},         {"first_ms", first_ms}, {"last_ms", last_ms},
+    return {{"openid", openid},     {"account", account}, {"ref", ref},           {"agent_id", agent_id},
+            {"parts", parts},       {"raw", raw},         {"first_ms", first_ms}, {"last_ms", last_ms},
             {"location", location}, {"recent", recent}};
   }
   void from_json(const json& j) {
@@ -151,8 +150,7 @@ class WeChatChannel {
     if (token_.empty()) throw minyi::ConfigError("'token' is required (the Token from the WeChat console)");
     if (auto k = host_.config_string("encoding_aes_key")) {
       auto key = wx::decode_encoding_aes_key(*k);
-      if (!key)
-        throw minyi::ConfigError("'encoding_aes_key' must be the 43-character EncodingAESKey from the console");
+      if (!key) throw minyi::ConfigError("'encoding_aes_key' must be the 43-character EncodingAESKey from the console");
       key_ = *key;
     } else if (mode_ != "plain") {
       throw minyi::ConfigError(std::string("'encoding_aes_key' is required for ") +
@@ -232,10 +230,10 @@ class WeChatChannel {
     }
     int64_t skew = host_.now_ms() / 1000 - t;
     if (window_ms_ > 0 && std::llabs(skew) * 1000 > window_ms_)
-      throw Refusal{403, "stale_timestamp",
-                    "timestamp is " + std::to_string(skew) + " s from now (window " + std::to_string(window_ms_ / 1000) +
-                        " s)",
-                    ""};
+      throw Refusal{
+          403, "stale_timestamp",
+          "timestamp is " + std::to_string(skew) + " s from now (window " + std::to_string(window_ms_ / 1000) + " s)",
+          ""};
   }
 
   void verify_url(const minyi::HttpRequest& req, minyi::HttpResponse& resp) {
@@ -285,8 +283,7 @@ class WeChatChannel {
       if (!wx::equal_ct(wx::sorted_sha1({token_, ts, nonce, enc}), q["msg_signature"]))
         throw Refusal{403, "bad_signature", "msg_signature does not match", ""};
       auto d = wx::decrypt(*key_, enc);
-      if (auto* e = std::get_if<wx::DecryptError>(&d))
-        throw Refusal{400, "bad_encrypt", e->message, std::string(body)};
+      if (auto* e = std::get_if<wx::DecryptError>(&d)) throw Refusal{400, "bad_encrypt", e->message, std::string(body)};
       auto& plain = std::get<wx::Decrypted>(d);
       if (!wx::equal_ct(plain.receive_id, app_id_))
         throw Refusal{403, "wrong_app_id", "the message was encrypted for another AppID/CorpID", plain.message};
@@ -313,8 +310,7 @@ class WeChatChannel {
   }
 
   // The XML WeChat shows the user as our answer; encrypted when the request was.
-  std::string passive_reply(const wx::Message& msg, const std::string& text, bool encrypted,
-                            const std::string& nonce) {
+  std::string passive_reply(const wx::Message& msg, const std::string& text, bool encrypted, const std::string& nonce) {
     std::string now = std::to_string(host_.now_ms() / 1000);
     std::string xml = "<xml><ToUserName>" + wx::cdata(msg.from_user) + "</ToUserName><FromUserName>" +
                       wx::cdata(msg.to_user) + "</FromUserName><CreateTime>" + now +
@@ -328,7 +324,8 @@ class WeChatChannel {
   std::string reply_for(const std::string& ref, const std::string& id) const {
     if (reply_.empty()) return {};
     std::string out = reply_;
-    for (auto [ph, val] : {std::pair<const char*, const std::string*>{"{ref}", &ref}, {"{id}", id.empty() ? &ref : &id}})
+    for (auto [ph, val] :
+         {std::pair<const char*, const std::string*>{"{ref}", &ref}, {"{id}", id.empty() ? &ref : &id}})
       for (size_t p; (p = out.find(ph)) != std::string::npos;) out.replace(p, std::strlen(ph), *val);
     return out;
   }
@@ -368,8 +365,7 @@ class WeChatChannel {
     }
     if (msg.is_event() && !event_suggestions_.count(msg.event)) {
       host_.count("event_" + lower(msg.event));
-      if (msg.event == "LOCATION")
-        conv->location = {{"lat", *msg.lat}, {"lon", *msg.lon}, {"at_ms", now}};
+      if (msg.event == "LOCATION") conv->location = {{"lat", *msg.lat}, {"lon", *msg.lon}, {"at_ms", now}};
       conv->recent[key] = {{"until", now + kRememberMs}};
       if (msg.event == "LOCATION" && !persist(*conv))
         throw Refusal{503, "busy", "the journal is busy; WeChat will retry", ""};
@@ -497,7 +493,9 @@ class WeChatChannel {
     if (location.is_null() && c.location.is_object() &&
         c.first_ms - c.location.value("at_ms", int64_t{0}) <= location_ttl_ms_)
       location = {{"lat", c.location["lat"]}, {"lon", c.location["lon"]}};
-    json wechat = {{"account", c.account}, {"msg_ids", msg_ids}, {"message_types", types},
+    json wechat = {{"account", c.account},
+                   {"msg_ids", msg_ids},
+                   {"message_types", types},
                    {"needs_transcription", needs_transcription}};
     if (!media_ids.empty()) wechat["media_ids"] = media_ids;
     if (!c.agent_id.empty()) wechat["agent_id"] = c.agent_id;

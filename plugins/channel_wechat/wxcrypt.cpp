@@ -66,7 +66,8 @@ std::variant<Decrypted, DecryptError> decrypt(const AesKey& key, std::string_vie
   if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_cbc(), nullptr, key.data(), key.data()) != 1 ||
       EVP_CIPHER_CTX_set_padding(ctx.get(), 0) != 1 ||
       EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()), &n1,
-                        reinterpret_cast<const unsigned char*>(cipher->data()), static_cast<int>(cipher->size())) != 1 ||
+                        reinterpret_cast<const unsigned char*>(cipher->data()),
+                        static_cast<int>(cipher->size())) != 1 ||
       EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()) + n1, &n2) != 1)
     return DecryptError{"decrypt_failed", "AES decryption failed"};
   plain.resize(static_cast<size_t>(n1 + n2));
@@ -90,8 +91,7 @@ std::variant<Decrypted, DecryptError> decrypt(const AesKey& key, std::string_vie
   return d;
 }
 
-std::string encrypt(const AesKey& key, std::string_view random, std::string_view message,
-                    std::string_view receive_id) {
+std::string encrypt(const AesKey& key, std::string_view random, std::string_view message, std::string_view receive_id) {
   std::string plain;
   plain.reserve(16 + 4 + message.size() + receive_id.size() + 32);
   plain.append(random.substr(0, 16));

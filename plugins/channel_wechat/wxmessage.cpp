@@ -13,15 +13,13 @@ std::variant<Fields, ParseError> parse_xml(std::string_view body) {
   // entities other than the five predefined ones and character references.
   auto res = doc.load_buffer(body.data(), body.size(), pugi::parse_default | pugi::parse_doctype, pugi::encoding_utf8);
   if (!res)
-    return ParseError{"malformed_xml",
-                      std::string("the body is not well-formed XML (") + res.description() + " at byte " +
-                          std::to_string(res.offset) + ")"};
+    return ParseError{"malformed_xml", std::string("the body is not well-formed XML (") + res.description() +
+                                           " at byte " + std::to_string(res.offset) + ")"};
   for (auto n : doc.children())
     if (n.type() == pugi::node_doctype)
       return ParseError{"doctype_refused", "XML with a DOCTYPE (or entity declarations) is refused"};
   auto root = doc.document_element();
-  if (std::string_view(root.name()) != "xml")
-    return ParseError{"not_wechat", "the XML root element must be <xml>"};
+  if (std::string_view(root.name()) != "xml") return ParseError{"not_wechat", "the XML root element must be <xml>"};
   Fields f;
   for (auto child : root.children()) {
     if (child.type() != pugi::node_element) continue;

@@ -44,8 +44,7 @@ struct Ctx {
 void check_decrypted(const Ctx& c, const std::string& enc, const json& want, Tally& t) {
   ASSERT_TRUE(c.key) << c.name;
   auto r = wx::decrypt(*c.key, enc);
-  ASSERT_TRUE(std::holds_alternative<wx::Decrypted>(r))
-      << c.name << ": " << std::get<wx::DecryptError>(r).message;
+  ASSERT_TRUE(std::holds_alternative<wx::Decrypted>(r)) << c.name << ": " << std::get<wx::DecryptError>(r).message;
   auto& d = std::get<wx::Decrypted>(r);
   EXPECT_EQ(d.message, str(want, "msg")) << c.name;
   EXPECT_EQ(d.receive_id, want.contains("receive_id") ? str(want, "receive_id") : c.receive_id) << c.name;
@@ -68,8 +67,8 @@ void check_decrypted(const Ctx& c, const std::string& enc, const json& want, Tal
   std::string bytes = *wx::base64_decode(enc);
   bytes[bytes.size() - 1] ^= 0x5A;
   auto bad = wx::decrypt(*c.key, wx::base64_encode(bytes));
-  bool refused = std::holds_alternative<wx::DecryptError>(bad) ||
-                 std::get<wx::Decrypted>(bad).receive_id != d.receive_id;
+  bool refused =
+      std::holds_alternative<wx::DecryptError>(bad) || std::get<wx::Decrypted>(bad).receive_id != d.receive_id;
   EXPECT_TRUE(refused) << c.name << ": a tampered ciphertext decrypted to the same receive id";
   ++t.negatives;
 }
@@ -97,8 +96,8 @@ void walk(const json& j, Ctx c, Tally& t) {
     ++t.negatives;
   }
   // The plain URL signature over token, timestamp, nonce.
-  for (const char* k : {"signature", "url_signature_param", "computed_plain_signature",
-                        "computed_plain_signature_token_ts_nonce"}) {
+  for (const char* k :
+       {"signature", "url_signature_param", "computed_plain_signature", "computed_plain_signature_token_ts_nonce"}) {
     if (!j.contains(k) || ts.empty()) continue;
     std::string tok = j.contains("token") ? str(j, "token") : c.token;
     EXPECT_EQ(wx::sorted_sha1({tok, ts, nonce}), str(j, k)) << c.name << " " << k;
@@ -179,7 +178,8 @@ TEST(WeChatCrypto, EveryVectorSet) {
   Tally t;
   for (const char* file : {"wechat_vectors.json", "wechat_vectors_extra.json"}) {
     json all = load(file);
-    for (auto it = all.begin(); it != all.end(); ++it) walk(*it, Ctx{std::string(file) + ":" + it.key(), "", "", "", std::nullopt}, t);
+    for (auto it = all.begin(); it != all.end(); ++it)
+      walk(*it, Ctx{std::string(file) + ":" + it.key(), "", "", "", std::nullopt}, t);
   }
   walk(load("wecom_json_callback_vector.json"), Ctx{"wecom_json_callback_vector", "", "", "", std::nullopt}, t);
   // What the files held when this test was written; the walk must still reach all of it.
@@ -261,9 +261,9 @@ TEST(WeChatMessages, AllSamplesParse) {
 }
 
 TEST(WeChatMessages, MsgIdsBeyond2To53StayExact) {
-  auto f = std::get<wx::Fields>(wx::parse_xml(
-      "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime>"
-      "<MsgType>text</MsgType><Content>x</Content><MsgId>18446744073709551615</MsgId></xml>"));
+  auto f = std::get<wx::Fields>(
+      wx::parse_xml("<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime>"
+                    "<MsgType>text</MsgType><Content>x</Content><MsgId>18446744073709551615</MsgId></xml>"));
   EXPECT_EQ(std::get<wx::Message>(wx::to_message(f)).msg_id, "18446744073709551615");
   auto j = std::get<wx::Fields>(wx::parse_json(
       R"({"ToUserName":"a","FromUserName":"b","CreateTime":1,"MsgType":"text","MsgId":6054768590064713729})"));
