@@ -9,6 +9,10 @@ import unittest
 
 from harness import ABI_DIR, BUILD_PLUGINS, Minyid
 
+# The ABI this tree's header declares (the refusal messages name it).
+with open(os.path.join(os.path.dirname(__file__), "../../sdk/include/minyi/plugin.h"), encoding="utf-8") as _h:
+    ABI_MINOR = int(re.search(r"#define MINYI_ABI_MINOR (\d+)", _h.read()).group(1))
+
 
 def config(plugin_path, body=""):
     return (f"minyi:\n  state_dir: STATE\n  plugin_path: [{plugin_path}]\n  public: {{listen: 127.0.0.1:0}}\n"
@@ -88,10 +92,13 @@ class LoaderRefusalTest(unittest.TestCase):
         self.assertEqual(d.run(timeout=60).returncode, 1, "minyid refuses to start")
 
     def test_wrong_major(self):
-        self.refused("wrong_major", r"built for plugin ABI 2\.0, but this minyid speaks ABI 1\.0", r"rebuild")
+        self.refused("wrong_major", rf"built for plugin ABI 2\.0, but this minyid speaks ABI 1\.{ABI_MINOR}\b",
+                     r"rebuild")
 
     def test_newer_minor(self):
-        self.refused("newer_minor", r"needs plugin ABI 1\.1, newer than this minyid's ABI 1\.0", r"upgrade minyid")
+        self.refused("newer_minor",
+                     rf"needs plugin ABI 1\.{ABI_MINOR + 1}, newer than this minyid's ABI 1\.{ABI_MINOR}\b",
+                     r"upgrade minyid")
 
     def test_missing_callback(self):
         self.refused("missing_deliver", r"does not provide the required callback minyi_on_deliver")
@@ -111,7 +118,7 @@ class CommandLineTest(unittest.TestCase):
         d = Minyid(config_text=config(BUILD_PLUGINS))
         res = d.run("--version")
         self.assertEqual(res.returncode, 0)
-        self.assertRegex(res.stdout, r"^minyid \d+\.\d+\.\d+ \(plugin ABI 1\.0")
+        self.assertRegex(res.stdout, rf"^minyid \d+\.\d+\.\d+ \(plugin ABI 1\.{ABI_MINOR},")
         res = d.run("--describe-plugin", "web")
         self.assertEqual(res.returncode, 0, res.stderr)
         for key in ("path", "secret", "signature_header", "accept_form"):
