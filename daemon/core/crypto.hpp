@@ -16,4 +16,18 @@ bool constant_time_equal(std::string_view a, std::string_view b);
 std::optional<std::string> base64_decode(std::string_view in);
 std::string random_bytes(size_t n);
 
+// SHA-256 over data arriving in pieces (files read in blocks).
+class Sha256Stream {
+ public:
+  Sha256Stream();
+  ~Sha256Stream();
+  Sha256Stream(const Sha256Stream&) = delete;
+  Sha256Stream& operator=(const Sha256Stream&) = delete;
+  void update(std::string_view data);
+  std::string hex_digest();  // once
+
+ private:
+  void* ctx_;
+};
+
 }  // namespace minyi
