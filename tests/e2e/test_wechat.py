@@ -36,6 +36,12 @@ def docs(d, instance_name=None):
     return [json.loads(r[0]) for r in rows]
 
 
+def pending_parts(d, inst, openid):
+    """Messages of an open conversation, from the checkpoint that keeps them durable."""
+    rows = d.query("SELECT value FROM checkpoints WHERE instance=? AND key=?", inst, "conv/" + openid)
+    return len(json.loads(rows[0][0])["parts"]) if rows else 0
+
+
 def counter(d, inst, name):
     status, text = d.admin("GET", "/metrics")
     key = f'minyi_plugin_counter{{instance="{inst}",name="{name}"}} '
@@ -197,6 +203,7 @@ class WeChatConversationTest(unittest.TestCase):
             self.assertEqual(replies[2], replies[0], "later parts carry the conversation's number")
             # Nothing is committed yet, but every part is durable: kill -9 now.
             self.assertEqual(d.query("SELECT COUNT(*) FROM suggestions")[0][0], 0)
+            self.assertEqual(pending_parts(d, "wx_conv", "citizen-a"), 3)
             d.kill9()
             d.start()
             a.port = d.port
@@ -210,9 +217,9 @@ class WeChatConversationTest(unittest.TestCase):
             self.assertEqual(a_doc["extras"]["wechat"]["message_types"], ["text", "image", "location"])
             b_doc = next(x for x in got if x["source"]["external_id"] == "8100000000000000002")
             self.assertAlmostEqual(b_doc["location"]["lat"], 30.27, msg="from the LOCATION event")
-            # Retries after the commit are answered and still store nothing.
+            # Retries after the commit are answered and still store nothing: no part is pending.
             self.assertEqual(a.send(image_xml("citizen-a", "8100000000000000003"))[1], replies[0])
-            time.sleep(0)  # the next poll would commit anything new
+            self.assertEqual(pending_parts(d, "wx_conv", "citizen-a"), 0)
             self.assertEqual(d.query("SELECT COUNT(*) FROM suggestions")[0][0], 2)
             self.assertEqual(d.terminate(), 0)
         finally:
@@ -233,7 +240,8 @@ class WeChatConversationTest(unittest.TestCase):
             texts = {a.open_reply(t, q) for _, t in results}
             self.assertEqual(texts, {"您的建议已收到，编号 9200000000000000001"})
             wait_until(lambda: d.query("SELECT COUNT(*) FROM suggestions")[0][0] == 1, what="one suggestion")
-            time.sleep(1.5)  # a second quiet period: nothing else may appear
+            # Nothing is left pending that a later poll could commit a second time.
+            self.assertEqual(pending_parts(d, "wx_retry", "citizen-r"), 0)
             self.assertEqual(d.query("SELECT COUNT(*) FROM suggestions")[0][0], 1)
             self.assertEqual(d.terminate(), 0)
         finally:
