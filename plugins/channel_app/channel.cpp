@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "answer.hpp"
 #include "codec.hpp"
 
 namespace {
@@ -45,12 +46,6 @@ struct Refusal {
   bool quarantine = false;
   int retry_after = 0;
 };
-
-std::string error_json(const Refusal& r) {
-  json e = {{"code", r.code}, {"message", r.message}};
-  if (!r.field.empty()) e["field"] = r.field;
-  return json{{"error", e}}.dump();
-}
 
 // Nonces seen inside the timestamp window. A nonce older than the window cannot come back:
 // its timestamp would be refused first.
@@ -168,7 +163,7 @@ class AppChannel {
         host_.quarantine(req.body(), "application/json", r.code + ": " + r.message);
       host_.count("rejected_" + r.code);
       if (r.retry_after) resp.header("Retry-After", std::to_string(r.retry_after));
-      resp.respond(r.status, "application/json", error_json(r));
+      resp.respond(r.status, "application/json", minyi::plugins::error_json(r.code, r.message, r.field));
     }
   }
 
@@ -263,23 +258,7 @@ class AppChannel {
     if (!extras.empty()) draft["extras"] = json{{"app", extras}};
     std::string d = draft.dump();
     auto r = host_.submit({d, req.body(), "application/json", {}, {}});
-    switch (r.status) {
-      case MINYI_SUBMIT_ACCEPTED:
-        host_.count("accepted");
-        resp.respond(201, "application/json", json{{"id", r.id}}.dump());
-        return;
-      case MINYI_SUBMIT_REPLAY:
-        host_.count("replayed");
-        resp.respond(200, "application/json", json{{"id", r.id}, {"replay", true}}.dump());
-        return;
-      case MINYI_SUBMIT_REJECTED:
-        host_.count("rejected");
-        resp.respond(400, "application/json",
-                     error_json({400, r.code.empty() ? "invalid" : r.code, r.reason, r.field}));
-        return;
-      default:
-        throw Refusal{503, "busy", "the journal is busy; retry shortly", "", false, 1};
-    }
+    minyi::plugins::answer_submit(host_, r, resp);
   }
 
   // One attachment → the draft's attachment (stored file, SHA-256, size). Transient fetch

@@ -6,10 +6,12 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "answer.hpp"
 #include "codec.hpp"
 
 namespace {
 
+using minyi::plugins::error_json;
 using nlohmann::json;
 
 const std::array<minyi_config_entry_t, 4> kConfig = {{
@@ -20,12 +22,6 @@ const std::array<minyi_config_entry_t, 4> kConfig = {{
      "header holding \"sha256=<hex HMAC-SHA256(secret, body)>\"", nullptr},
     {"accept_form", MINYI_CFG_BOOL, "true", 0, "also accept application/x-www-form-urlencoded bodies", nullptr},
 }};
-
-std::string error_json(std::string_view code, std::string_view message, std::string_view field = {}) {
-  json e = {{"code", code}, {"message", message}};
-  if (!field.empty()) e["field"] = field;
-  return json{{"error", e}}.dump();
-}
 
 std::string lower(std::string_view s) {
   std::string o(s);
@@ -272,33 +268,9 @@ class WebChannel {
     std::string_view draft = is_json ? text : std::string_view(form_draft);
     host_.submit_async({draft, body, ctype_raw, {}, {}, charset_used, replacements},
                        [this, resp](const minyi::SubmitResult& r) mutable {
-                         answer(r, resp);
+                         minyi::plugins::answer_submit(host_, r, resp);
                          resp.finish();
                        });
-  }
-
-  void answer(const minyi::SubmitResult& r, minyi::HttpResponse& resp) {
-    switch (r.status) {
-      case MINYI_SUBMIT_ACCEPTED:
-        host_.count("accepted");
-        resp.respond(201, "application/json", json{{"id", r.id}}.dump());
-        return;
-      case MINYI_SUBMIT_REPLAY:
-        host_.count("replayed");
-        resp.respond(200, "application/json", json{{"id", r.id}, {"replay", true}}.dump());
-        return;
-      case MINYI_SUBMIT_REJECTED:
-        // The host has quarantined the raw bytes already.
-        host_.count("rejected");
-        resp.respond(400, "application/json", error_json(r.code.empty() ? "invalid" : r.code, r.reason, r.field));
-        return;
-      case MINYI_SUBMIT_BUSY:
-      default:
-        host_.count("busy");
-        resp.header("Retry-After", "1");
-        resp.respond(503, "application/json", error_json("busy", "the journal is busy; retry shortly"));
-        return;
-    }
   }
 
   void verify_signature(const minyi::HttpRequest& req, std::string_view body) {

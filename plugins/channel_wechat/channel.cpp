@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "codec.hpp"
 #include "wxcrypt.hpp"
 #include "wxmessage.hpp"
 
@@ -243,18 +244,18 @@ class WeChatChannel {
     check_timestamp(ts);
     if (wecom_) {
       // WeCom: msg_signature covers the encrypted echostr; the answer is its plaintext.
-      if (!wx::equal_ct(wx::sorted_sha1({token_, ts, nonce, echostr}), q["msg_signature"]))
+      if (!minyi::plugins::equal_ct(wx::sorted_sha1({token_, ts, nonce, echostr}), q["msg_signature"]))
         throw Refusal{403, "bad_signature", "msg_signature does not match", ""};
       auto d = wx::decrypt(*key_, echostr);
       if (auto* e = std::get_if<wx::DecryptError>(&d)) throw Refusal{400, "bad_encrypt", e->message, ""};
       auto& plain = std::get<wx::Decrypted>(d);
-      if (!wx::equal_ct(plain.receive_id, app_id_))
+      if (!minyi::plugins::equal_ct(plain.receive_id, app_id_))
         throw Refusal{403, "wrong_app_id", "the echostr was encrypted for another CorpID", ""};
       host_.count("url_verified");
       resp.respond(200, "text/plain", plain.message);
       return;
     }
-    if (!wx::equal_ct(wx::sorted_sha1({token_, ts, nonce}), q["signature"]))
+    if (!minyi::plugins::equal_ct(wx::sorted_sha1({token_, ts, nonce}), q["signature"]))
       throw Refusal{403, "bad_signature", "signature does not match", ""};
     host_.count("url_verified");
     resp.respond(200, "text/plain", echostr);
@@ -280,16 +281,16 @@ class WeChatChannel {
       auto& f = std::get<wx::Fields>(outer);
       std::string enc = f.count("Encrypt") ? f["Encrypt"] : f["encrypt"];
       if (enc.empty()) throw Refusal{400, "bad_encrypt", "the body has no Encrypt element", std::string(body)};
-      if (!wx::equal_ct(wx::sorted_sha1({token_, ts, nonce, enc}), q["msg_signature"]))
+      if (!minyi::plugins::equal_ct(wx::sorted_sha1({token_, ts, nonce, enc}), q["msg_signature"]))
         throw Refusal{403, "bad_signature", "msg_signature does not match", ""};
       auto d = wx::decrypt(*key_, enc);
       if (auto* e = std::get_if<wx::DecryptError>(&d)) throw Refusal{400, "bad_encrypt", e->message, std::string(body)};
       auto& plain = std::get<wx::Decrypted>(d);
-      if (!wx::equal_ct(plain.receive_id, app_id_))
+      if (!minyi::plugins::equal_ct(plain.receive_id, app_id_))
         throw Refusal{403, "wrong_app_id", "the message was encrypted for another AppID/CorpID", plain.message};
       plaintext = std::move(plain.message);
     } else {
-      if (!wx::equal_ct(wx::sorted_sha1({token_, ts, nonce}), q["signature"]))
+      if (!minyi::plugins::equal_ct(wx::sorted_sha1({token_, ts, nonce}), q["signature"]))
         throw Refusal{403, "bad_signature", "signature does not match", ""};
       plaintext = std::string(body);
     }

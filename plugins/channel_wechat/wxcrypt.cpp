@@ -15,10 +15,6 @@ using Ctx = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
 
 }  // namespace
 
-std::optional<std::string> base64_decode(std::string_view in) { return plugins::base64_decode(in); }
-std::string base64_encode(std::string_view in) { return plugins::base64_encode(in); }
-bool equal_ct(std::string_view a, std::string_view b) { return plugins::equal_ct(a, b); }
-
 std::optional<AesKey> decode_encoding_aes_key(std::string_view key43) {
   if (key43.size() != 43) return std::nullopt;
   // 43 chars = 258 bits; the first 256 are the key and the last two bits are ignored.
@@ -54,7 +50,7 @@ std::string sorted_sha1(std::vector<std::string_view> parts) {
 }
 
 std::variant<Decrypted, DecryptError> decrypt(const AesKey& key, std::string_view encrypt_b64) {
-  auto cipher = base64_decode(encrypt_b64);
+  auto cipher = plugins::base64_decode(encrypt_b64);
   if (!cipher) return DecryptError{"bad_base64", "Encrypt is not valid base64"};
   if (cipher->empty() || cipher->size() % 32 != 0)
     return DecryptError{"bad_length", "the ciphertext is not a whole number of 32-byte blocks"};
@@ -115,7 +111,7 @@ std::string encrypt(const AesKey& key, std::string_view random, std::string_view
       EVP_EncryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(cipher.data()) + n1, &n2) != 1)
     return {};
   cipher.resize(static_cast<size_t>(n1 + n2));
-  return base64_encode(cipher);
+  return plugins::base64_encode(cipher);
 }
 
 std::string random16() {

@@ -21,13 +21,6 @@ std::optional<AesKey> decode_encoding_aes_key(std::string_view key43);
 // Lowercase hex SHA-1 of the byte-wise sorted concatenation of parts.
 std::string sorted_sha1(std::vector<std::string_view> parts);
 
-// Constant-time equality (length is not secret).
-bool equal_ct(std::string_view a, std::string_view b);
-
-// Standard base64 (with padding); nullopt on anything else.
-std::optional<std::string> base64_decode(std::string_view in);
-std::string base64_encode(std::string_view in);
-
 struct Decrypted {
   std::string message;     // the XML (or JSON) plaintext
   std::string receive_id;  // appid / corpid / suite id appended by the sender

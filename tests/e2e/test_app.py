@@ -29,9 +29,12 @@ def signed(body, secret=SECRET, timestamp=None, nonce=None):
 
 
 class Files:
-    """A CDN stand-in: /photo.jpg, /big.bin (2 MiB), /slow (answers after 3 s), /gone (404)."""
+    """A CDN stand-in: /photo.jpg, /big.bin (2 MiB), /slow (answers only when closed), /gone (404)."""
 
     def __init__(self):
+        self.release = threading.Event()
+        release = self.release
+
         class H(BaseHTTPRequestHandler):
             def do_GET(self):
                 if self.path == "/photo.jpg":
@@ -39,7 +42,7 @@ class Files:
                 elif self.path == "/big.bin":
                     body, code = b"x" * (2 << 20), 200
                 elif self.path == "/slow":
-                    time.sleep(3)
+                    release.wait(30)  # far past attachment_timeout
                     body, code = b"late", 200
                 else:
                     body, code = b"not found", 404
@@ -60,6 +63,7 @@ class Files:
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def close(self):
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 

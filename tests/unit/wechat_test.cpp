@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "codec.hpp"
 #include "wxcrypt.hpp"
 #include "wxmessage.hpp"
 
@@ -58,15 +59,15 @@ void check_decrypted(const Ctx& c, const std::string& enc, const json& want, Tal
     EXPECT_EQ(d.message.size(), want["msg_len"].get<size_t>()) << c.name;
   }
   if (want.contains("cipher_len")) {
-    EXPECT_EQ(wx::base64_decode(enc)->size(), want["cipher_len"].get<size_t>());
+    EXPECT_EQ(minyi::plugins::base64_decode(enc)->size(), want["cipher_len"].get<size_t>());
   }
   ++t.decrypts;
   // The receive id is the AppID/CorpID check: any other id must not match.
-  EXPECT_FALSE(wx::equal_ct(d.receive_id, "wx0000000000000000")) << c.name;
+  EXPECT_FALSE(minyi::plugins::equal_ct(d.receive_id, "wx0000000000000000")) << c.name;
   // A flipped byte in the last block breaks the padding or the length (or the id).
-  std::string bytes = *wx::base64_decode(enc);
+  std::string bytes = *minyi::plugins::base64_decode(enc);
   bytes[bytes.size() - 1] ^= 0x5A;
-  auto bad = wx::decrypt(*c.key, wx::base64_encode(bytes));
+  auto bad = wx::decrypt(*c.key, minyi::plugins::base64_encode(bytes));
   bool refused =
       std::holds_alternative<wx::DecryptError>(bad) || std::get<wx::Decrypted>(bad).receive_id != d.receive_id;
   EXPECT_TRUE(refused) << c.name << ": a tampered ciphertext decrypted to the same receive id";
@@ -92,7 +93,7 @@ void walk(const json& j, Ctx c, Tally& t) {
     EXPECT_EQ(wx::sorted_sha1({tok, ts, nonce, payload}), str(j, "msg_signature")) << c.name;
     ++t.signatures;
     std::string neg = j.contains("negative_nonce") ? str(j, "negative_nonce") : nonce + "1";
-    EXPECT_FALSE(wx::equal_ct(wx::sorted_sha1({tok, ts, neg, payload}), str(j, "msg_signature"))) << c.name;
+    EXPECT_FALSE(minyi::plugins::equal_ct(wx::sorted_sha1({tok, ts, neg, payload}), str(j, "msg_signature"))) << c.name;
     ++t.negatives;
   }
   // The plain URL signature over token, timestamp, nonce.
@@ -168,10 +169,10 @@ TEST(WeChatCrypto, EncodingAesKeysDecodeLenientlyAndOthersAreRefused) {
 TEST(WeChatCrypto, HelperVectors) {
   EXPECT_EQ(wx::sorted_sha1({"123", "345"}), "9f537aeb751ec72605f57f94a2f6dc3e3958e1dd");
   EXPECT_EQ(wx::sorted_sha1({"c", "a", "b"}), "a9993e364706816aba3e25717850c26c9cd0d89d");
-  EXPECT_FALSE(wx::base64_decode("abc"));
-  EXPECT_FALSE(wx::base64_decode("ab=c"));
-  EXPECT_EQ(wx::base64_decode("aGk="), "hi");
-  EXPECT_EQ(wx::base64_encode("hi"), "aGk=");
+  EXPECT_FALSE(minyi::plugins::base64_decode("abc"));
+  EXPECT_FALSE(minyi::plugins::base64_decode("ab=c"));
+  EXPECT_EQ(minyi::plugins::base64_decode("aGk="), "hi");
+  EXPECT_EQ(minyi::plugins::base64_encode("hi"), "aGk=");
 }
 
 TEST(WeChatCrypto, EveryVectorSet) {
