@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/localtime.hpp"
 #include "text/charset.hpp"
 
 namespace minyi {
@@ -306,13 +307,74 @@ minyi_str_t api_state_dir(minyi_host_t* h) {
   return {h->state_dir.data(), h->state_dir.size()};
 }
 
+int32_t api_local_time(minyi_host_t*, minyi_str_t text, minyi_str_t zone, char* out, size_t cap) {
+  auto r = minyi::local_time_to_rfc3339(std::string_view(text.data ? text.data : "", text.size),
+                                        std::string_view(zone.data ? zone.data : "", zone.size));
+  const std::string& s = r.index() == 0 ? std::get<0>(r) : std::get<1>(r).reason;
+  if (cap) std::snprintf(out, cap, "%s", s.c_str());
+  return r.index() == 0 ? 0 : 1;
+}
+int32_t api_spool_next(minyi_host_t* h, minyi_str_t dir, minyi_str_t suffixes, int64_t settle_ms,
+                       minyi_spool_file_t* out) {
+  std::string d(dir.data ? dir.data : "", dir.size);
+  try {
+    std::lock_guard lock(h->spool_mu);
+    auto& spool = h->spools[d];
+    if (!spool || spool->options().settle_ms != settle_ms) {
+      minyi::SpoolOptions o;
+      o.dir = std::filesystem::absolute(d);
+      std::string_view rest(suffixes.data ? suffixes.data : "", suffixes.size);
+      while (!rest.empty()) {
+        auto bar = rest.find('|');
+        if (bar != 0) o.suffixes.emplace_back(rest.substr(0, bar));
+        rest = bar == std::string_view::npos ? std::string_view{} : rest.substr(bar + 1);
+      }
+      o.settle_ms = settle_ms;
+      spool = std::make_unique<minyi::SpoolDir>(o);
+    }
+    for (const auto& file : spool->ready(h->services->now_ms())) {
+      std::error_code ec;
+      uint64_t size = std::filesystem::file_size(file, ec);
+      if (ec) continue;  // gone meanwhile
+      minyi_spool_file_t f{};
+      std::snprintf(f.path, sizeof f.path, "%s", file.c_str());
+      std::snprintf(f.name, sizeof f.name, "%s", file.filename().c_str());
+      std::snprintf(f.sha256, sizeof f.sha256, "%s", minyi::file_sha256(file).c_str());
+      f.size = size;
+      f.struct_size = out->struct_size;
+      std::memcpy(out, &f, std::min<size_t>(out->struct_size ? out->struct_size : sizeof f, sizeof f));
+      return 0;
+    }
+    return 1;
+  } catch (const std::exception& e) {
+    spdlog::warn("[{}] spool folder {}: {}", h->name, d, e.what());
+    return -1;
+  }
+}
+int32_t api_spool_finish(minyi_host_t* h, minyi_str_t path, int32_t ok, minyi_str_t report, char* err, size_t cap) {
+  std::filesystem::path p(std::string(path.data ? path.data : "", path.size));
+  try {
+    std::lock_guard lock(h->spool_mu);
+    for (auto& [dir, spool] : h->spools)
+      if (spool->options().dir == p.parent_path()) {
+        auto moved = spool->finish(p, ok != 0, std::string_view(report.data ? report.data : "", report.size));
+        spdlog::info("[{}] {} -> {}", h->name, p.filename().string(), moved.string());
+        return 0;
+      }
+    throw std::runtime_error("not a file offered by spool_next");
+  } catch (const std::exception& e) {
+    if (cap) std::snprintf(err, cap, "%s", e.what());
+    return -1;
+  }
+}
+
 const minyi_host_api_t kApi = {
     MINYI_ABI_MAJOR,     MINYI_ABI_MINOR,    sizeof(minyi_host_api_t), api_log,           api_submit,
     api_quarantine,      api_checkpoint_get, api_checkpoint_set,       api_counter_add,   api_clock,
     api_config_string,   api_config_int,     api_config_bool,          api_config_double, api_config_items,
     api_config_item,     api_route_add,      api_http_respond,         api_http_header,   api_instance_name,
     api_stopping,        api_submit_async,   api_http_defer,           api_http_finish,   api_decode_text,
-    api_checkpoint_list, api_state_dir,
+    api_checkpoint_list, api_state_dir,      api_local_time,           api_spool_next,    api_spool_finish,
 };
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "spool/spool.hpp"
 
 namespace minyi {
 
@@ -95,6 +96,9 @@ struct minyi_host_t {
   std::map<std::string, uint64_t> counters;
   std::once_flag state_dir_once;
   std::string state_dir;  // set once by state_dir()
+  // Spool folders this instance reads, by directory. Guarded by spool_mu.
+  std::mutex spool_mu;
+  std::map<std::string, std::unique_ptr<minyi::SpoolDir>> spools;
 
   // Calls the plugin's create; throws with the plugin's message on failure.
   void create();

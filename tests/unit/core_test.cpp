@@ -6,6 +6,7 @@
 
 #include "core/crypto.hpp"
 #include "core/ids.hpp"
+#include "core/localtime.hpp"
 #include "core/text.hpp"
 #include "core/timefmt.hpp"
 
@@ -111,3 +112,24 @@ TEST(JsonWriter, EscapesAndNests) {
 }
 
 }  // namespace minyi
+
+TEST(LocalTime, ExportTimesGetTheirZonesOffset) {
+  auto ok = [](std::string_view text, std::string_view zone = "Asia/Shanghai") {
+    auto r = minyi::local_time_to_rfc3339(text, zone);
+    return r.index() == 0 ? std::get<0>(r) : "error: " + std::get<1>(r).reason;
+  };
+  EXPECT_EQ(ok("2024-03-05 14:30:00"), "2024-03-05T14:30:00+08:00");
+  EXPECT_EQ(ok("2024/3/5 9:05"), "2024-03-05T09:05:00+08:00");
+  EXPECT_EQ(ok("2024.03.05"), "2024-03-05T00:00:00+08:00");
+  EXPECT_EQ(ok("2024年3月5日 14:30"), "2024-03-05T14:30:00+08:00");
+  EXPECT_EQ(ok("2024-03-05T14:30:00.250"), "2024-03-05T14:30:00+08:00");
+  EXPECT_EQ(ok("2024-03-05T06:30:00Z"), "2024-03-05T06:30:00Z");
+  // The offset the zone had on that day: New York in winter and in summer; China in 1988 (DST).
+  EXPECT_EQ(ok("2024-01-15 12:00:00", "America/New_York"), "2024-01-15T12:00:00-05:00");
+  EXPECT_EQ(ok("2024-07-15 12:00:00", "America/New_York"), "2024-07-15T12:00:00-04:00");
+  EXPECT_EQ(ok("1988-07-01 12:00:00"), "1988-07-01T12:00:00+09:00");
+  for (auto bad : {"", "2024-13-01", "2024-02-30 10:00", "2023-02-29", "2024-03-05 25:00", "yesterday",
+                   "2024-03-05 14:30 PM", "05/03/2024"})
+    EXPECT_EQ(ok(bad).rfind("error: ", 0), 0u) << bad;
+  EXPECT_EQ(ok("2024-03-05 14:30", "Mars/Olympus"), "error: unknown time zone 'Mars/Olympus'");
+}

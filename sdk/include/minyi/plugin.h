@@ -159,6 +159,15 @@ typedef struct minyi_delivery_result_t {
   char reason[512];       /* NUL-terminated, for logs and dead letters */
 } minyi_delivery_result_t;
 
+/* A complete file in a spool folder (ABI 1.1). OWNERSHIP: plugin-allocated; host fills it. */
+typedef struct minyi_spool_file_t {
+  uint32_t struct_size; /* set by the plugin: sizeof(minyi_spool_file_t) */
+  char path[4096];      /* absolute path, NUL-terminated */
+  char name[256];       /* file name */
+  char sha256[65];      /* lowercase hex SHA-256 of the content: the file's identity */
+  uint64_t size;        /* bytes */
+} minyi_spool_file_t;
+
 /* Services the host offers. OWNERSHIP: host; valid for the instance's lifetime.
  * All functions are thread-safe. Return codes: 0 = ok, negative = error. */
 typedef struct minyi_host_api_t {
@@ -237,6 +246,25 @@ typedef struct minyi_host_api_t {
   /* This instance's private directory (STATE_DIR/plugins/<instance>), created on first
    * call. Plugins keep files there (fetched attachments, spool bookkeeping). */
   minyi_str_t (*state_dir)(minyi_host_t* host);
+
+  /* A local wall time without offset, as exports and call-centre systems write it
+   * ("2024-03-05 14:30:00", "2024/3/5 14:30", "2024年3月5日 14:30", "2024-03-05"), read in
+   * the IANA zone (e.g. "Asia/Shanghai") and written into out (NUL-terminated) as RFC 3339
+   * with the offset the zone had then. Text that already carries Z or an offset is
+   * normalized. Returns 0, or 1 with the reason in out. */
+  int32_t (*local_time)(minyi_host_t* host, minyi_str_t text, minyi_str_t zone, char* out, size_t cap);
+
+  /* Spool folders: files other systems drop into dir. spool_next offers the oldest file
+   * that is complete — its size and mtime unchanged for settle_ms — among names ending in
+   * one of the '|'-separated suffixes (empty = any; hidden, "~$", ".part", ".tmp" files
+   * never). Returns 0 with *out filled, 1 when none is ready, negative on error. The same
+   * file is offered again until spool_finish moves it: to dir/processed (ok != 0) or
+   * dir/failed, never overwriting, with report_json (if not empty) written beside it as
+   * "<name>.report.json". spool_finish returns 0, or negative with the reason in err. */
+  int32_t (*spool_next)(minyi_host_t* host, minyi_str_t dir, minyi_str_t suffixes, int64_t settle_ms,
+                        minyi_spool_file_t* out);
+  int32_t (*spool_finish)(minyi_host_t* host, minyi_str_t path, int32_t ok, minyi_str_t report_json, char* err,
+                          size_t cap);
 } minyi_host_api_t;
 
 /* The descriptor a plugin exports. OWNERSHIP: static storage in the plugin. */

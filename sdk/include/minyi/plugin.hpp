@@ -139,6 +139,27 @@ class Host {
   }
   // Empty when the host predates ABI 1.1.
   std::string state_dir() const { return has_1_1() ? std::string(view(api_->state_dir(h_))) : std::string(); }
+  // Local wall time in an IANA zone -> RFC 3339; false with the reason in `out` (ABI 1.1).
+  bool local_time(std::string_view text, std::string_view zone, std::string& out) const {
+    char buf[128] = {0};
+    int32_t rc = api_->local_time(h_, view(text), view(zone), buf, sizeof buf);
+    out = buf;
+    return rc == 0;
+  }
+  // The next complete file in a spool folder, or nullopt (ABI 1.1; see plugin.h).
+  std::optional<minyi_spool_file_t> spool_next(std::string_view dir, std::string_view suffixes,
+                                               int64_t settle_ms) const {
+    minyi_spool_file_t f{};
+    f.struct_size = sizeof f;
+    if (api_->spool_next(h_, view(dir), view(suffixes), settle_ms, &f) != 0) return std::nullopt;
+    return f;
+  }
+  // Moves a handled spool file to processed/ or failed/; throws with the reason on failure.
+  void spool_finish(std::string_view path, bool ok, std::string_view report_json) const {
+    char err[512] = {0};
+    if (api_->spool_finish(h_, view(path), ok ? 1 : 0, view(report_json), err, sizeof err) != 0)
+      throw std::runtime_error(err);
+  }
   void count(std::string_view name, uint64_t delta = 1) const { api_->counter_add(h_, view(name), delta); }
   int64_t now_ms() const { return api_->clock_now_ms(h_); }
 
@@ -183,7 +204,7 @@ class Host {
   bool stopping() const { return api_->stopping(h_) != 0; }
   const minyi_host_api_t* api() const { return api_; }
   bool has_1_1() const {
-    return api_->abi_minor >= 1 && api_->struct_size >= offsetof(minyi_host_api_t, state_dir) + sizeof(void*);
+    return api_->abi_minor >= 1 && api_->struct_size >= offsetof(minyi_host_api_t, spool_finish) + sizeof(void*);
   }
 
  private:
