@@ -28,7 +28,8 @@ def orders(n, prefix="GD"):
                     "callTime": f"2024-03-{1 + i % 28:02d} {8 + i % 12:02d}:{i % 60:02d}:00",
                     "appealType": KINDS[i % 7], "content": f"{subject}（工单{i}）",
                     "textContent": detail[:200], "address": f"A市A{i % 7 + 1}区", "county": f"A{i % 7 + 1}区",
-                    "urgency": "一般" if i % 5 else "紧急", "orderSeq": 7_000_000_000_000_000_001 + i})
+                    "urgency": "一般" if i % 5 else "紧急", "orderSeq": 7_000_000_000_000_000_001 + i,
+                    "updateTime": f"2024-04-01 {i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}"})
     return out
 
 
@@ -49,8 +50,14 @@ class OrderApi:
                     api.hits += 1
                 if auth and self.headers.get(auth[0]) != auth[1]:
                     return self.answer(401, {"code": 401, "msg": "unauthorized"})
-                offset = int(q.get("cursor", "0") or 0)
                 size = int(q.get("pageSize", "100"))
+                if "since" in q or q.get("mode") == "since":
+                    # Orders updated at or after `since`, oldest first.
+                    page = [o for o in api.data if o["updateTime"] >= q.get("since", "")][:size]
+                    with api.lock:
+                        api.requests.append(q.get("since", ""))
+                    return self.answer(200, {"code": 0, "data": page})
+                offset = int(q.get("cursor", "0") or 0)
                 with api.lock:
                     api.requests.append(offset)
                     fail = offset in api.fail_once
@@ -162,6 +169,22 @@ class PhoneApiTest(unittest.TestCase):
             d.stop()
             for a in apis.values():
                 a.close()
+
+    def test_since_paging(self):
+        data = orders(250, prefix="SN")
+        api = OrderApi(data)
+        d = Minyid(channels=[phone("hotline", api.url + "?mode=since", paging="since", page_size=100,
+                                   since_field="updateTime")]).start()
+        try:
+            wait_until(lambda: len(external_ids(d, "hotline")) == 250, what="250 orders by time")
+            self.assertEqual(d.query("SELECT COUNT(DISTINCT external_id) FROM suggestions")[0][0], 250)
+            self.assertEqual(d.query("SELECT value FROM checkpoints WHERE instance='hotline' AND key='api_since'"),
+                             [(data[-1]["updateTime"].encode(),)])
+            self.assertEqual(api.requests[:3], ["", data[99]["updateTime"], data[198]["updateTime"]])
+            self.assertEqual(d.terminate(), 0)
+        finally:
+            d.stop()
+            api.close()
 
     def test_kill9_in_the_middle_of_a_page(self):
         data = orders(3000)
