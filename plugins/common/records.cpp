@@ -2,6 +2,7 @@
 
 #include <zip.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -549,26 +550,33 @@ class XlsxRecords : public RecordReader {
 
 }  // namespace
 
-const std::string* Record::pick(std::string_view names) const {
+namespace {
+// Calls fn(name) for each '|'-separated name until it returns true.
+template <class Fn>
+bool any_name(std::string_view names, Fn fn) {
   while (!names.empty()) {
     auto bar = names.find('|');
-    std::string_view name = names.substr(0, bar);
-    for (const auto& [k, v] : fields)
-      if (k == name && !v.empty()) return &v;
-    names = bar == std::string_view::npos ? std::string_view{} : names.substr(bar + 1);
-  }
-  return nullptr;
-}
-
-bool Record::has_column(std::string_view names) const {
-  while (!names.empty()) {
-    auto bar = names.find('|');
-    std::string_view name = names.substr(0, bar);
-    for (const auto& [k, v] : fields)
-      if (k == name) return true;
+    if (fn(names.substr(0, bar))) return true;
     names = bar == std::string_view::npos ? std::string_view{} : names.substr(bar + 1);
   }
   return false;
+}
+}  // namespace
+
+const std::string* Record::pick(std::string_view names) const {
+  const std::string* found = nullptr;
+  any_name(names, [&](std::string_view name) {
+    for (const auto& [k, v] : fields)
+      if (k == name && !v.empty()) return (found = &v) != nullptr;
+    return false;
+  });
+  return found;
+}
+
+bool Record::has_column(std::string_view names) const {
+  return any_name(names, [&](std::string_view name) {
+    return std::any_of(fields.begin(), fields.end(), [&](const auto& f) { return f.first == name; });
+  });
 }
 
 std::unique_ptr<RecordReader> open_records(const minyi::Host& host, const std::string& path, std::string_view charset,
