@@ -8,13 +8,11 @@ import hmac
 import http.client
 import json
 import os
-import threading
 import time
 import unittest
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import Minyid, wait_until
+from harness import Minyid, Origin, wait_until
 
 SECRET = "app-shared-secret-0123456789"
 PHOTO = bytes(range(256)) * 40  # 10 KiB "photo"
@@ -28,44 +26,21 @@ def signed(body, secret=SECRET, timestamp=None, nonce=None):
             "X-Minyi-Signature": "sha256=" + sig}
 
 
-class Files:
+class Files(Origin):
     """A CDN stand-in: /photo.jpg, /big.bin (2 MiB), /slow (answers only when closed), /gone (404)."""
 
     def __init__(self):
-        self.release = threading.Event()
-        release = self.release
+        def route(path, query, headers):
+            if path == "/photo.jpg":
+                return 200, "image/jpeg", PHOTO
+            if path == "/big.bin":
+                return 200, "application/octet-stream", b"x" * (2 << 20)
+            if path == "/slow":
+                self.release.wait(30)  # far past attachment_timeout
+                return 200, "text/plain", b"late"
+            return 404, "text/plain", b"not found"
 
-        class H(BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path == "/photo.jpg":
-                    body, code = PHOTO, 200
-                elif self.path == "/big.bin":
-                    body, code = b"x" * (2 << 20), 200
-                elif self.path == "/slow":
-                    release.wait(30)  # far past attachment_timeout
-                    body, code = b"late", 200
-                else:
-                    body, code = b"not found", 404
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *a):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self):
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(route)
 
 
 class AppWebhookTest(unittest.TestCase):

@@ -8,11 +8,9 @@ import os
 import threading
 import time
 import unittest
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from exports import drop, shared_messages, write_gbk_csv
-from harness import Minyid, wait_until
+from harness import Minyid, Origin, wait_until
 
 KINDS = ["咨询", "求助", "投诉", "举报", "建议", "表扬", "其他"]
 EN = {"咨询": "consultation", "求助": "help", "投诉": "complaint", "举报": "report", "建议": "suggestion",
@@ -33,68 +31,44 @@ def orders(n, prefix="GD"):
     return out
 
 
-class OrderApi:
-    """GET /orders?pageSize=N&cursor=C -> {"code":0,"data":[…],"nextCursor":"…"} (cursor = offset)."""
+class OrderApi(Origin):
+    """GET /orders?pageSize=N&cursor=C -> {"code":0,"data":[…],"nextCursor":"…"} (cursor = offset);
+    with ?since=T the orders updated at or after T, oldest first."""
 
     def __init__(self, data, fail_once=(), slow_once=(), slow_seconds=3.0, auth=None):
         self.data, self.fail_once, self.slow_once = data, set(fail_once), set(slow_once)
-        self.requests, self.lock, self.release = [], threading.Lock(), threading.Event()
-        self.hits = 0
-        api = self
+        self.requests, self.lock, self.hits = [], threading.Lock(), 0
 
-        class H(BaseHTTPRequestHandler):
-            def do_GET(self):
-                url = urllib.parse.urlparse(self.path)
-                q = dict(urllib.parse.parse_qsl(url.query))
-                with api.lock:
-                    api.hits += 1
-                if auth and self.headers.get(auth[0]) != auth[1]:
-                    return self.answer(401, {"code": 401, "msg": "unauthorized"})
-                size = int(q.get("pageSize", "100"))
-                if "since" in q or q.get("mode") == "since":
-                    # Orders updated at or after `since`, oldest first.
-                    page = [o for o in api.data if o["updateTime"] >= q.get("since", "")][:size]
-                    with api.lock:
-                        api.requests.append(q.get("since", ""))
-                    return self.answer(200, {"code": 0, "data": page})
-                offset = int(q.get("cursor", "0") or 0)
-                with api.lock:
-                    api.requests.append(offset)
-                    fail = offset in api.fail_once
-                    slow = offset in api.slow_once
-                    api.fail_once.discard(offset)
-                    api.slow_once.discard(offset)
-                if fail:
-                    return self.answer(500, {"code": 500, "msg": "internal error"})
-                if slow:
-                    api.release.wait(slow_seconds)
-                page = api.data[offset:offset + size]
-                nxt = str(offset + size) if offset + size < len(api.data) else ""
-                self.answer(200, {"code": 0, "data": page, "nextCursor": nxt, "total": len(api.data)})
+        def answer(code, obj):
+            return code, "application/json; charset=utf-8", json.dumps(obj, ensure_ascii=False).encode()
 
-            def answer(self, code, obj):
-                body = json.dumps(obj, ensure_ascii=False).encode()
-                try:
-                    self.send_response(code)
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+        def route(path, q, headers):
+            with self.lock:
+                self.hits += 1
+            if auth and headers.get(auth[0]) != auth[1]:
+                return answer(401, {"code": 401, "msg": "unauthorized"})
+            size = int(q.get("pageSize", "100"))
+            if "since" in q or q.get("mode") == "since":
+                with self.lock:
+                    self.requests.append(q.get("since", ""))
+                newer = [o for o in self.data if o["updateTime"] >= q.get("since", "")]
+                return answer(200, {"code": 0, "data": newer[:size]})
+            offset = int(q.get("cursor", "0") or 0)
+            with self.lock:
+                self.requests.append(offset)
+                fail, slow = offset in self.fail_once, offset in self.slow_once
+                self.fail_once.discard(offset)
+                self.slow_once.discard(offset)
+            if fail:
+                return answer(500, {"code": 500, "msg": "internal error"})
+            if slow:
+                self.release.wait(slow_seconds)
+            nxt = str(offset + size) if offset + size < len(self.data) else ""
+            return answer(200, {"code": 0, "data": self.data[offset:offset + size], "nextCursor": nxt,
+                                "total": len(self.data)})
 
-            def log_message(self, *a):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/orders"
-
-    def close(self):
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(route)
+        self.url = self.base + "/orders"
 
 
 def phone(name, url=None, **extra):
