@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import threading
-import time
 import unittest
 
 from exports import drop, shared_messages, write_gbk_csv
