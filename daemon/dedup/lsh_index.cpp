@@ -37,10 +37,20 @@ void LshIndex::rehash(Table& t, size_t capacity) {
   }
 }
 
-uint32_t* LshIndex::find_head(Table& t, uint32_t key, bool create) {
-  // Grow by a third at 85 % load: linear probing with a well-mixed key stays short there,
-  // and small steps keep the average load (and so memory per entry) high.
-  if (t.slots.empty() || (create && (t.used + 1) * 20 > t.slots.size() * 17)) rehash(t, t.slots.size() * 4 / 3);
+namespace {
+// Band b's table grows when its load passes 78 % + b·0.5 % (78–85.5 %): the bands fill at
+// the same pace, so without the stagger one insert would rehash all of them at once.
+bool over_load(size_t used, size_t size, int band) {
+  return used * 1000 > size * static_cast<size_t>(780 + 5 * band);
+}
+}  // namespace
+
+uint32_t* LshIndex::find_head(int band, uint32_t key, bool create) {
+  // Grow by 30 %: linear probing with a well-mixed key stays short below 86 % load, and
+  // small steps keep the average load (and so memory per entry) high.
+  Table& t = tables_[band];
+  if (t.slots.empty() || (create && over_load(t.used + 1, t.slots.size(), band)))
+    rehash(t, t.slots.size() * 13 / 10);
   const size_t size = t.slots.size();
   for (size_t i = home(key, size);; i = i + 1 == size ? 0 : i + 1) {
     Slot& s = t.slots[i];
@@ -55,7 +65,8 @@ uint32_t* LshIndex::find_head(Table& t, uint32_t key, bool create) {
   }
 }
 
-const uint32_t* LshIndex::find_head(const Table& t, uint32_t key) const {
+const uint32_t* LshIndex::find_head(int band, uint32_t key) const {
+  const Table& t = tables_[band];
   if (t.slots.empty()) return nullptr;
   const size_t size = t.slots.size();
   for (size_t i = home(key, size);; i = i + 1 == size ? 0 : i + 1) {
@@ -66,38 +77,28 @@ const uint32_t* LshIndex::find_head(const Table& t, uint32_t key) const {
 }
 
 void LshIndex::reserve(size_t n) {
-  ids_.reserve(n);
-  minutes_.reserve(n);
-  next_.reserve(n * kBands);
   for (auto& t : tables_)
     if (t.slots.size() * 4 < n * 5) rehash(t, n * 5 / 4 + 1);  // 80 % load when full
 }
 
 void LshIndex::insert(uint64_t id, int64_t time_ms, const Keys& keys) {
   if (id > 0xFFFFFFFFull) throw std::out_of_range("LshIndex ids must fit in 32 bits");
-  uint32_t entry;
+  uint32_t e;
   if (!free_.empty()) {
-    entry = free_.back();
+    e = free_.back();
     free_.pop_back();
-    ids_[entry] = static_cast<uint32_t>(id);
-    minutes_[entry] = to_minutes(time_ms);
   } else {
-    // Grow by a quarter, not the doubling std::vector would do: less slack per entry.
-    if (ids_.size() == ids_.capacity()) {
-      size_t n = std::max<size_t>(1024, ids_.capacity() + ids_.capacity() / 4);
-      ids_.reserve(n);
-      minutes_.reserve(n);
-      next_.reserve(n * kBands);
-    }
-    entry = static_cast<uint32_t>(ids_.size());
-    ids_.push_back(static_cast<uint32_t>(id));
-    minutes_.push_back(to_minutes(time_ms));
-    next_.resize(next_.size() + kBands, kNone);
+    if (entries_ == 0xFFFFFFFEu) throw std::length_error("LshIndex is full");
+    if ((entries_ >> kPageBits) == pages_.size()) pages_.push_back(std::make_unique<Entry[]>(size_t{1} << kPageBits));
+    e = entries_++;
   }
+  Entry& en = entry(e);
+  en.id = static_cast<uint32_t>(id);
+  en.minutes = to_minutes(time_ms);
   for (int b = 0; b < kBands; ++b) {
-    uint32_t* head = find_head(tables_[b], keys[b], true);
-    next_[static_cast<size_t>(entry) * kBands + b] = *head == kEmpty ? kNone : *head;
-    *head = entry;
+    uint32_t* head = find_head(b, keys[b], true);
+    en.next[b] = *head == kEmpty ? kNone : *head;
+    *head = e;
   }
   ++live_;
 }
@@ -108,26 +109,28 @@ std::vector<uint64_t> LshIndex::candidates(const Keys& keys, int64_t time_ms, in
   const int64_t span = window_ms / 60000 + 1;
   std::vector<uint32_t> found;
   for (int b = 0; b < kBands; ++b) {
-    const uint32_t* head = find_head(tables_[b], keys[b]);
+    const uint32_t* head = find_head(b, keys[b]);
     if (!head || *head == kEmpty) continue;
     size_t walked = 0;
-    for (uint32_t e = *head; e != kNone && walked < max_chain; e = next_[static_cast<size_t>(e) * kBands + b], ++walked)
-      if (std::llabs(minutes_[e] - now) <= span) found.push_back(e);
+    for (uint32_t e = *head; e != kNone && walked < max_chain; e = entry(e).next[b], ++walked)
+      if (std::llabs(entry(e).minutes - now) <= span) found.push_back(e);
   }
   std::sort(found.begin(), found.end());
   found.erase(std::unique(found.begin(), found.end()), found.end());
-  std::sort(found.begin(), found.end(),
-            [&](uint32_t x, uint32_t y) { return minutes_[x] != minutes_[y] ? minutes_[x] > minutes_[y] : x > y; });
+  std::sort(found.begin(), found.end(), [&](uint32_t x, uint32_t y) {
+    int32_t mx = entry(x).minutes, my = entry(y).minutes;
+    return mx != my ? mx > my : x > y;
+  });
   if (found.size() > limit) found.resize(limit);
   std::vector<uint64_t> out;
   out.reserve(found.size());
-  for (uint32_t e : found) out.push_back(ids_[e]);
+  for (uint32_t e : found) out.push_back(entry(e).id);
   return out;
 }
 
 void LshIndex::expire_before(int64_t time_ms) {
   const int32_t cutoff = to_minutes(time_ms);
-  auto expired = [&](uint32_t e) { return minutes_[e] < cutoff; };  // free entries are INT32_MIN
+  auto expired = [&](uint32_t e) { return entry(e).minutes < cutoff; };  // free entries are INT32_MIN
   for (int b = 0; b < kBands; ++b) {
     Table& t = tables_[b];
     size_t emptied = 0;
@@ -139,9 +142,8 @@ void LshIndex::expire_before(int64_t time_ms) {
       // Unlink expired entries from this chain.
       uint32_t* link = &s.head;
       while (*link != kNone) {
-        uint32_t e = *link;
-        uint32_t* next = &next_[static_cast<size_t>(e) * kBands + b];
-        if (expired(e))
+        uint32_t* next = &entry(*link).next[b];
+        if (expired(*link))
           *link = *next;
         else
           link = next;
@@ -153,17 +155,17 @@ void LshIndex::expire_before(int64_t time_ms) {
     }
     if (emptied * 4 > t.used) rehash(t, std::max<size_t>(64, (t.used - emptied) * 5 / 4 + 1));
   }
-  for (uint32_t e = 0; e < ids_.size(); ++e)
-    if (minutes_[e] != kFree && expired(e)) {
-      minutes_[e] = kFree;
+  for (uint32_t e = 0; e < entries_; ++e)
+    if (entry(e).minutes != kFree && expired(e)) {
+      entry(e).minutes = kFree;
       free_.push_back(e);
       --live_;
     }
 }
 
 size_t LshIndex::memory_bytes() const {
-  size_t bytes = ids_.capacity() * sizeof(uint32_t) + minutes_.capacity() * sizeof(int32_t) +
-                 next_.capacity() * sizeof(uint32_t) + free_.capacity() * sizeof(uint32_t);
+  size_t bytes = pages_.size() * (sizeof(Entry) << kPageBits) + pages_.capacity() * sizeof(pages_[0]) +
+                 free_.capacity() * sizeof(uint32_t);
   for (const auto& t : tables_) bytes += t.slots.capacity() * sizeof(Slot);
   return bytes;
 }

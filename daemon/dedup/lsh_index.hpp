@@ -1,12 +1,15 @@
 // The in-memory LSH index behind duplicate detection: for each of the kBands bands, a
-// hash table from band key to a chain of entries sharing it. About 250–300 bytes per
+// hash table from band key to a chain of entries sharing it. About 230–280 bytes per
 // entry, no per-entry heap allocation; expired entries are unlinked and their slots reused.
-// Owned by one thread (the journal writer); not thread-safe.
+// Entries live in fixed-size pages, so growing never copies them; the band tables grow at
+// staggered loads, so one insert rehashes at most one table. Owned by one thread (the
+// journal writer); not thread-safe.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "dedup/minhash.hpp"
@@ -35,6 +38,12 @@ class LshIndex {
  private:
   static constexpr uint32_t kNone = 0xFFFFFFFFu;   // end of a chain; empty slot
   static constexpr uint32_t kEmpty = 0xFFFFFFFEu;  // slot whose chain emptied (key kept)
+  static constexpr uint32_t kPageBits = 12;        // 4,096 entries (288 KiB) per page
+  struct Entry {
+    uint32_t id;
+    int32_t minutes;  // event time in minutes since the epoch; INT32_MIN = free
+    std::array<uint32_t, kBands> next;
+  };
   struct Slot {
     uint32_t key = 0;
     uint32_t head = kNone;
@@ -44,14 +53,15 @@ class LshIndex {
     size_t used = 0;          // slots holding a key (including emptied chains)
   };
 
-  uint32_t* find_head(Table& t, uint32_t key, bool create);
-  const uint32_t* find_head(const Table& t, uint32_t key) const;
+  uint32_t* find_head(int band, uint32_t key, bool create);
+  const uint32_t* find_head(int band, uint32_t key) const;
   static void rehash(Table& t, size_t capacity);
+  Entry& entry(uint32_t e) { return pages_[e >> kPageBits][e & ((1u << kPageBits) - 1)]; }
+  const Entry& entry(uint32_t e) const { return pages_[e >> kPageBits][e & ((1u << kPageBits) - 1)]; }
 
-  std::vector<uint32_t> ids_;
-  std::vector<int32_t> minutes_;  // event time in minutes since the epoch; INT32_MIN = free
-  std::vector<uint32_t> next_;    // kBands links per entry: next_[entry * kBands + band]
-  std::vector<uint32_t> free_;    // entries to reuse
+  std::vector<std::unique_ptr<Entry[]>> pages_;
+  uint32_t entries_ = 0;         // entries ever allocated (live + free)
+  std::vector<uint32_t> free_;  // entries to reuse
   std::array<Table, kBands> tables_;
   size_t live_ = 0;
 };

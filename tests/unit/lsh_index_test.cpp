@@ -66,7 +66,7 @@ TEST(LshIndex, ManyRandomEntriesAndOnlyTrueMatches) {
     idx.insert(i, kDay, k);
   }
   for (uint32_t i = 0; i < 20000; i += 997) EXPECT_EQ(idx.candidates(all[i], kDay, kDay), (std::vector<uint64_t>{i}));
-  EXPECT_LT(idx.memory_bytes() / idx.size(), 400u);
+  EXPECT_LT(idx.memory_bytes() / idx.size(), 300u);  // grown online, pages and tables included
 }
 
 }  // namespace minyi
