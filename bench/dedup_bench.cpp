@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "core/csv.hpp"
+#include "dedup/clusters.hpp"
 #include "dedup/minhash.hpp"
 #include "text/normalize.hpp"
 
@@ -43,12 +44,39 @@ void BM_NormalizeAndSign(benchmark::State& state) {
   minyi::normalize_for_matching("预热");
   size_t i = 0;
   for (auto _ : state) {
-    auto sig = minyi::minhash_of(minyi::shingle_hashes(minyi::normalize_for_matching(msgs[i++ % msgs.size()])));
+    auto sig = minyi::minhash_of(minyi::shingle_hashes_unsorted(minyi::normalize_for_matching(msgs[i++ % msgs.size()])));
     benchmark::DoNotOptimize(minyi::band_keys(sig));
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 BENCHMARK(BM_NormalizeAndSign);
+
+// The place and topic features clustering needs (title empty: the content alone).
+void BM_IssueFeatures(benchmark::State& state) {
+  const auto& msgs = messages();
+  minyi::normalize_for_matching("预热");
+  size_t i = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(minyi::issue_features("", msgs[i++ % msgs.size()]));
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_IssueFeatures);
+
+// Everything intake computes for dedup per suggestion, as Intake::prepare does it:
+// features and matching text in one pass, then shingles, MinHash and band keys.
+void BM_IntakeDedupInput(benchmark::State& state) {
+  const auto& msgs = messages();
+  minyi::normalize_for_matching("预热");
+  size_t i = 0;
+  for (auto _ : state) {
+    std::string match;
+    auto f = minyi::issue_features("", msgs[i++ % msgs.size()], {}, &match);
+    auto sh = minyi::shingle_hashes_unsorted(match);
+    benchmark::DoNotOptimize(minyi::band_keys(minyi::minhash_of(sh)));
+    benchmark::DoNotOptimize(f);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_IntakeDedupInput);
 
 }  // namespace
 

@@ -75,18 +75,27 @@ int main(int argc, char** argv) {
       {"--path", "/v1/suggestions"}, {"--connections", "64"},
       {"--duration", "10"},          {"--warmup", "2"},
       {"--body-bytes", "1000"},      {"--csv", "../shared/data/teddy2020c/stream_all_attachments.csv"},
-      {"--label", "minyid"}};
+      {"--label", "minyid"},         {"--senders", "per-message"}};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!opt.count(argv[i])) {
       std::fprintf(stderr,
                    "unknown option %s\nusage: %s [--host H] [--port P] [--path /x] [--connections N] "
-                   "[--duration S] [--warmup S] [--body-bytes B] [--csv FILE] [--label TEXT]\n",
+                   "[--duration S] [--warmup S] [--body-bytes B] [--csv FILE] [--label TEXT]\n"
+                   "       [--senders per-message|unique]  (per-message: a message always comes from the same "
+                   "phone, so the\n"
+                   "       bodies cycling round are resends; unique: every post is a new phone)\n",
                    argv[i], argv[0]);
       return 2;
     }
     opt[argv[i]] = argv[i + 1];
   }
   auto bodies = make_bodies(opt["--csv"], std::stoul(opt["--body-bytes"]));
+  if (opt["--senders"] != "per-message" && opt["--senders"] != "unique") {
+    std::fprintf(stderr, "--senders must be per-message or unique\n");
+    return 2;
+  }
+  const bool unique_senders = opt["--senders"] == "unique";
+  std::atomic<uint64_t> next_sender{0};
   size_t conns = std::stoul(opt["--connections"]);
   auto warmup = std::chrono::duration<double>(std::stod(opt["--warmup"]));
   auto duration = std::chrono::duration<double>(std::stod(opt["--duration"]));
@@ -122,6 +131,12 @@ int main(int argc, char** argv) {
         req.set(http::field::content_type, "application/json");
         req.keep_alive(true);
         req.body() = bodies[next_body++ % bodies.size()];
+        if (unique_senders) {
+          // Overwrite the 8 digits after "138" with a number never used before.
+          auto at = req.body().find("\"phone\":\"138");
+          auto digits = std::to_string(10000000 + next_sender++ % 90000000);
+          if (at != std::string::npos) req.body().replace(at + 12, 8, digits);
+        }
         req.prepare_payload();
         auto t0 = Clock::now();
         beast::error_code ec;

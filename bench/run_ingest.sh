@@ -4,6 +4,7 @@
 # and once with NORMAL, then the same load against nginx answering `return 201` (the
 # local ceiling). Prints one line per run and the ratios. Usage: bench/run_ingest.sh [SECONDS]
 # DEDUP=true|false (default false: the skeleton's numbers) switches duplicate/cluster detection.
+# SENDERS=per-message|unique (default per-message): see minyi-ingest-load --help.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -60,7 +61,8 @@ CONF
   pid=$!
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; python3 -c 'import time; time.sleep(0.1)'; done
   line=$(./build-bench/bench/minyi-ingest-load --port "$port" --connections "$CONNS" --duration "$DURATION" \
-         --csv "$CSV" --label "minyid synchronous=$mode dedup=${DEDUP:-false}")
+         --csv "$CSV" --senders "${SENDERS:-per-message}" \
+         --label "minyid synchronous=$mode dedup=${DEDUP:-false} senders=${SENDERS:-per-message}")
   echo "$line"
   results+=("$line")
   kill -TERM $pid

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <stdexcept>
@@ -63,18 +64,31 @@ const std::set<std::u32string> kStopWords = {
 
 uint64_t pack(char32_t a, char32_t b) { return (static_cast<uint64_t>(a) << 32) | b; }
 
-// The tables above, indexed for one pass over a text.
+// The tables above, indexed for one pass over a text: per-character flags for the Basic
+// Multilingual Plane (one load per character), and the suffixes and problem terms by
+// first character.
 struct Lexicon {
+  enum : uint8_t { kSuffixFirst = 1, kProblemFirst = 2, kNotName = 4, kFunction = 8, kStopFirst = 16 };
+  std::vector<uint8_t> flags = std::vector<uint8_t>(0x10000, 0);
   std::unordered_map<char32_t, std::vector<uint16_t>> suffix_by_first, problem_by_first;
-  std::unordered_set<char32_t> not_name, function_chars;
   std::unordered_set<uint64_t> stop_words;
   Lexicon() {
-    for (uint16_t i = 0; i < kPlaceSuffixes.size(); ++i) suffix_by_first[kPlaceSuffixes[i][0]].push_back(i);
-    for (uint16_t i = 0; i < kProblemTerms.size(); ++i) problem_by_first[kProblemTerms[i][0]].push_back(i);
-    not_name.insert(kNotNameChars.begin(), kNotNameChars.end());
-    function_chars.insert(kFunctionChars.begin(), kFunctionChars.end());
-    for (const auto& w : kStopWords) stop_words.insert(pack(w[0], w[1]));
+    for (uint16_t i = 0; i < kPlaceSuffixes.size(); ++i) {
+      suffix_by_first[kPlaceSuffixes[i][0]].push_back(i);
+      flags[kPlaceSuffixes[i][0]] |= kSuffixFirst;
+    }
+    for (uint16_t i = 0; i < kProblemTerms.size(); ++i) {
+      problem_by_first[kProblemTerms[i][0]].push_back(i);
+      flags[kProblemTerms[i][0]] |= kProblemFirst;
+    }
+    for (char32_t c : kNotNameChars) flags[c] |= kNotName;
+    for (char32_t c : kFunctionChars) flags[c] |= kFunction;
+    for (const auto& w : kStopWords) {
+      stop_words.insert(pack(w[0], w[1]));
+      flags[w[0]] |= kStopFirst;
+    }
   }
+  uint8_t operator[](char32_t c) const { return c < 0x10000 ? flags[c] : 0; }
 };
 const Lexicon& lexicon() {
   static const Lexicon lex;
@@ -103,38 +117,42 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
   opts.keep_separators = true;
   // Title and content are normalized apart (content once: its matching form is the same
   // pass without the separators).
-  std::u32string title_text = utf8_to_u32(normalize_for_matching(title, opts));
-  std::string content_norm = normalize_for_matching(content, opts);
+  std::u32string text = normalize_for_matching_u32(title, opts);
+  const size_t title_len = text.size();
+  text += U' ';
+  const size_t content_at = text.size();
+  text += normalize_for_matching_u32(content, opts);
   if (content_match_text) {
     content_match_text->clear();
-    for (char c : content_norm)
-      if (c != ' ') *content_match_text += c;
+    content_match_text->reserve((text.size() - content_at) * 3);
+    for (size_t i = content_at; i < text.size(); ++i)
+      if (text[i] != U' ') append_utf8(*content_match_text, text[i]);
   }
-  const size_t title_len = title_text.size();
-  std::u32string text = title_text + U" " + utf8_to_u32(content_norm);
   IssueFeatures f;
-  std::vector<bool> in_place(text.size(), false);
-  std::set<std::string> seen;
-  auto add_place = [&](const std::u32string& key) {
-    if (seen.insert(u32_to_utf8(key)).second) f.places.push_back(u32_to_utf8(key));
+  std::vector<uint8_t> in_place(text.size(), 0);
+  auto add_place = [&](std::u32string_view key) {
+    std::string k = u32_to_utf8(key);
+    if (std::find(f.places.begin(), f.places.end(), k) == f.places.end()) f.places.push_back(std::move(k));
   };
   for (const auto& name : gazetteer) {
     std::u32string n = utf8_to_u32(name);
     for (size_t pos = text.find(n); pos != std::u32string::npos; pos = text.find(n, pos + 1)) {
       add_place(n);
-      std::fill(in_place.begin() + pos, in_place.begin() + pos + n.size(), true);
+      std::fill(in_place.begin() + static_cast<long>(pos), in_place.begin() + static_cast<long>(pos + n.size()), 1);
     }
   }
   // One pass finds every place suffix and problem term by its first character.
   const Lexicon& lex = lexicon();
   std::vector<std::pair<uint16_t, size_t>> suffix_hits;  // (suffix index, position)
-  std::vector<int> problem_counts(kProblemTerms.size(), 0);
+  std::array<int, kProblemTerms.size()> problem_counts{};
   for (size_t i = 0; i < text.size(); ++i) {
-    if (auto it = lex.suffix_by_first.find(text[i]); it != lex.suffix_by_first.end())
-      for (uint16_t idx : it->second)
+    const uint8_t fl = lex[text[i]];
+    if (!(fl & (Lexicon::kSuffixFirst | Lexicon::kProblemFirst))) continue;
+    if (fl & Lexicon::kSuffixFirst)
+      for (uint16_t idx : lex.suffix_by_first.at(text[i]))
         if (text.compare(i, kPlaceSuffixes[idx].size(), kPlaceSuffixes[idx]) == 0) suffix_hits.emplace_back(idx, i);
-    if (auto it = lex.problem_by_first.find(text[i]); it != lex.problem_by_first.end())
-      for (uint16_t idx : it->second)
+    if (fl & Lexicon::kProblemFirst)
+      for (uint16_t idx : lex.problem_by_first.at(text[i]))
         if (text.compare(i, kProblemTerms[idx].size(), kProblemTerms[idx]) == 0) ++problem_counts[idx];
   }
   // Longest suffix first (the table's order), so "之城小区" is listed before "力之城".
@@ -142,28 +160,42 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
   for (auto [idx, pos] : suffix_hits) {
     auto suffix = kPlaceSuffixes[idx];
     if (pos < 2 || !is_han(text[pos - 1]) || !is_han(text[pos - 2])) continue;
-    if (lex.not_name.count(text[pos - 1]) || lex.not_name.count(text[pos - 2])) continue;
-    add_place(text.substr(pos - 2, 2 + suffix.size()));
+    if ((lex[text[pos - 1]] | lex[text[pos - 2]]) & Lexicon::kNotName) continue;
+    add_place(std::u32string_view(text).substr(pos - 2, 2 + suffix.size()));
     std::fill(in_place.begin() + static_cast<long>(pos - 2), in_place.begin() + static_cast<long>(pos + suffix.size()),
-              true);
+              1);
   }
   // Topic: two-character words outside places, without function characters; the title
-  // counts twice. Ranked by count, then by first appearance.
-  std::unordered_map<uint64_t, std::pair<int, size_t>> counts;  // word → (count, first position)
+  // counts twice. Ranked by count, then by first appearance. Collected as (word, position)
+  // and counted after one sort: no per-word allocation.
+  std::vector<std::pair<uint64_t, uint32_t>> words;
+  words.reserve(text.size());
   for (size_t i = 0; i + 1 < text.size(); ++i) {
     if (!is_han(text[i]) || !is_han(text[i + 1]) || in_place[i] || in_place[i + 1]) continue;
-    if (lex.function_chars.count(text[i]) || lex.function_chars.count(text[i + 1])) continue;
+    const uint8_t a = lex[text[i]], b = lex[text[i + 1]];
+    if ((a | b) & Lexicon::kFunction) continue;
     uint64_t w = pack(text[i], text[i + 1]);
-    if (lex.stop_words.count(w)) continue;
-    auto [it, fresh] = counts.try_emplace(w, 0, i);
-    it->second.first += i < title_len ? 2 : 1;
+    if ((a & Lexicon::kStopFirst) && lex.stop_words.count(w)) continue;
+    words.emplace_back(w, static_cast<uint32_t>(i));
   }
-  std::vector<std::pair<uint64_t, std::pair<int, size_t>>> ranked(counts.begin(), counts.end());
-  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-    return a.second.first != b.second.first ? a.second.first > b.second.first : a.second.second < b.second.second;
-  });
-  for (size_t i = 0; i < ranked.size() && i < kMaxKeywords; ++i) {
-    char32_t w[2] = {static_cast<char32_t>(ranked[i].first >> 32), static_cast<char32_t>(ranked[i].first & 0xFFFFFFFF)};
+  std::sort(words.begin(), words.end());
+  struct Ranked {
+    uint64_t word;
+    int count;
+    uint32_t first;
+  };
+  std::vector<Ranked> ranked;
+  for (size_t i = 0; i < words.size();) {
+    Ranked r{words[i].first, 0, words[i].second};  // sorted: the first position comes first
+    for (; i < words.size() && words[i].first == r.word; ++i) r.count += words[i].second < title_len ? 2 : 1;
+    ranked.push_back(r);
+  }
+  auto before = [](const Ranked& a, const Ranked& b) { return a.count != b.count ? a.count > b.count : a.first < b.first; };
+  const size_t keep = std::min(ranked.size(), kMaxKeywords);
+  if (ranked.size() > keep) std::nth_element(ranked.begin(), ranked.begin() + static_cast<long>(keep), ranked.end(), before);
+  std::sort(ranked.begin(), ranked.begin() + static_cast<long>(keep), before);
+  for (size_t i = 0; i < keep; ++i) {
+    char32_t w[2] = {static_cast<char32_t>(ranked[i].word >> 32), static_cast<char32_t>(ranked[i].word & 0xFFFFFFFF)};
     f.keywords.push_back(u32_to_utf8(std::u32string_view(w, 2)));
   }
   std::vector<std::pair<int, size_t>> problems;
@@ -189,12 +221,45 @@ void prune(std::map<std::string, int>& counts, size_t keep) {
   counts.clear();
   for (auto& [n, k] : v) counts.emplace(std::move(k), n);
 }
+// A word as a number, for comparisons: the UTF-8 bytes themselves when they fit (keywords
+// are two characters, six bytes), a hash with the top bit set otherwise.
+uint64_t word_id(const std::string& w) {
+  uint64_t id = 0;
+  if (w.size() <= 7) {
+    std::memcpy(&id, w.data(), w.size());
+    return id;
+  }
+  id = 0xCBF29CE484222325ULL;
+  for (unsigned char c : w) id = (id ^ c) * 0x100000001B3ULL;
+  return id | (1ULL << 63);
+}
+
+std::vector<uint64_t> sorted_ids(const std::vector<std::string>& words) {
+  std::vector<uint64_t> ids;
+  ids.reserve(words.size());
+  for (const auto& w : words) ids.push_back(word_id(w));
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+size_t common_count(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  size_t i = 0, j = 0, n = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a[i] < b[j])
+      ++i;
+    else if (b[j] < a[i])
+      ++j;
+    else
+      ++n, ++i, ++j;
+  }
+  return n;
+}
 }  // namespace
 
 void ClusterIndex::Cluster::refresh() {
   prune(keywords, kKeepKeywords);
-  top_words = ClusterIndex::top(keywords, kCompareWords);
-  top_problems = ClusterIndex::top(problems, kCompareProblems);
+  top_words = sorted_ids(ClusterIndex::top(keywords, kCompareWords));
+  top_problems = sorted_ids(ClusterIndex::top(problems, kCompareProblems));
 }
 
 ClusterIndex::ClusterIndex(ClusterOptions opts) : opts_(opts) {}
@@ -289,6 +354,10 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
   ClusterDecision d;
   if (f.places.empty()) return d;
   // Best open cluster at any of the places, by keyword overlap.
+  const std::vector<uint64_t> words = sorted_ids(f.keywords);
+  std::vector<uint64_t> main_problems;  // the report's three main problems
+  for (size_t i = 0; i < f.problems.size() && i < 3; ++i) main_problems.push_back(word_id(f.problems[i]));
+  std::sort(main_problems.begin(), main_problems.end());
   size_t best = SIZE_MAX;
   double best_score = 0;
   for (const auto& place : f.places) {
@@ -297,16 +366,11 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
     for (size_t idx : it->second) {
       const Cluster& c = clusters_[idx];
       if (t > c.last_ms + opts_.window_ms || t < c.first_ms - opts_.window_ms) continue;  // closed
-      const auto& words = c.top_words;
-      size_t common = 0;
-      for (const auto& k : f.keywords) common += std::find(words.begin(), words.end(), k) != words.end();
-      size_t denom = std::min(f.keywords.size(), words.size());
+      size_t common = common_count(words, c.top_words);
+      size_t denom = std::min(words.size(), c.top_words.size());
       double score = denom ? static_cast<double>(common) / static_cast<double>(denom) : 0;
       // A shared main problem at the same place is the same issue, however it is worded.
-      const auto& main_problems = c.top_problems;
-      for (size_t i = 0; i < f.problems.size() && i < 3; ++i)
-        if (std::find(main_problems.begin(), main_problems.end(), f.problems[i]) != main_problems.end())
-          score = std::max(score, opts_.topic_threshold + 0.5);
+      if (common_count(main_problems, c.top_problems) > 0) score = std::max(score, opts_.topic_threshold + 0.5);
       if (score >= opts_.topic_threshold && score > best_score) {
         best = idx;
         best_score = score;
@@ -345,7 +409,7 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
       .run();
   d.cluster_id = c.id;
   d.size = c.size;
-  d.json = to_json(c, suggestion_id);
+  if (d.joined) d.json = to_json(c, suggestion_id);  // for the cluster.updated event
   return d;
 }
 

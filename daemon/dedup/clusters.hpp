@@ -70,7 +70,7 @@ class ClusterIndex {
     int64_t size = 0, first_ms = 0, last_ms = 0;
     std::map<std::string, int> keywords;  // pruned to the strongest kKeepKeywords
     std::map<std::string, int> problems;
-    std::vector<std::string> top_words = {}, top_problems = {};  // cached: what reports are compared with
+    std::vector<uint64_t> top_words = {}, top_problems = {};  // cached, as sorted word ids: what reports are compared with
     void refresh();
   };
   static std::vector<std::string> top(const std::map<std::string, int>& counts, size_t n);

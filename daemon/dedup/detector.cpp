@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <sstream>
 
 #include "dedup/minhash.hpp"
 #include "journal/sqlite.hpp"
@@ -28,8 +27,12 @@ std::string join(const std::vector<std::string>& v) {
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
-  std::istringstream in(s);
-  for (std::string t; in >> t;) out.push_back(t);
+  for (size_t pos = 0; pos < s.size();) {
+    size_t end = s.find(' ', pos);
+    if (end == std::string::npos) end = s.size();
+    if (end > pos) out.emplace_back(s, pos, end - pos);
+    pos = end + 1;
+  }
   return out;
 }
 
@@ -92,7 +95,7 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
   if (in.match_text.empty()) return best;
   auto cands = index_.candidates(in.bands, in.event_time_ms, opts_.duplicate_window_ms, kMaxCandidates);
   if (cands.empty()) return best;
-  const auto& mine = in.shingles;
+  std::vector<uint64_t> mine;  // the shingle set, sorted when first needed
   for (uint64_t rowid : cands) {
     fetch_->bind(1, static_cast<int64_t>(rowid));
     if (!fetch_->step()) {
@@ -115,7 +118,14 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
     std::string via;
     std::string rel = relation(in.identities, split(identities), via);
     if (rel == "different") continue;
-    double sim = jaccard(mine, shingle_hashes(text));
+    double sim = 1.0;  // the same matching text: the same shingle set
+    if (text != in.match_text) {
+      if (mine.empty()) {
+        mine = in.shingles;
+        sort_unique(mine);
+      }
+      sim = jaccard(mine, shingle_hashes(text));
+    }
     if (sim < opts_.duplicate_threshold || sim <= best.score) continue;
     best.duplicate = true;
     best.duplicate_of = status == "duplicate" && !root.empty() ? root : id;

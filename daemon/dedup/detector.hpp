@@ -21,7 +21,7 @@ class Stmt;
 // What intake computes for each suggestion (off the writer thread).
 struct DedupInput {
   std::string match_text;               // normalize_for_matching(content)
-  std::vector<uint64_t> shingles;       // shingle_hashes(match_text), sorted
+  std::vector<uint64_t> shingles;       // shingle_hashes_unsorted(match_text)
   LshIndex::Keys bands{};               // LSH band keys of its MinHash
   std::vector<std::string> identities;  // "phone:hmac-sha256:…", "id:…", "email:…", "openid:…"
   int64_t event_time_ms = 0;            // submitted_at when present, else received_at

@@ -33,31 +33,82 @@ const Permutations kPerm;
 
 }  // namespace
 
-std::vector<uint64_t> shingle_hashes(std::string_view normalized) {
+std::vector<uint64_t> shingle_hashes_unsorted(std::string_view normalized) {
   std::u32string cps = utf8_to_u32(normalized);
   std::vector<uint64_t> out;
   if (cps.empty()) return out;
-  size_t k = std::min<size_t>(kShingleChars, cps.size());
+  const size_t k = std::min<size_t>(kShingleChars, cps.size());
+  // h = splitmix(…splitmix(splitmix(c0) ^ c1)… ^ c[k-1]); the first step depends on one
+  // character only, so it is computed once per position.
+  std::vector<uint64_t> first(cps.size());
+  for (size_t i = 0; i < cps.size(); ++i) first[i] = splitmix64(cps[i]);
   out.reserve(cps.size() - k + 1);
   for (size_t i = 0; i + k <= cps.size(); ++i) {
-    uint64_t h = 0;
-    for (size_t j = 0; j < k; ++j) h = splitmix64(h ^ cps[i + j]);
+    uint64_t h = first[i];
+    for (size_t j = 1; j < k; ++j) h = splitmix64(h ^ cps[i + j]);
     out.push_back(h);
   }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
+
+void sort_unique(std::vector<uint64_t>& hashes) {
+  std::sort(hashes.begin(), hashes.end());
+  hashes.erase(std::unique(hashes.begin(), hashes.end()), hashes.end());
+}
+
+std::vector<uint64_t> shingle_hashes(std::string_view normalized) {
+  auto out = shingle_hashes_unsorted(normalized);
+  sort_unique(out);
+  return out;
+}
+
+namespace {
+
+// values[i] = min over the shingles x of the high 32 bits of a[i]·x + b[i]. Written so the
+// compiler vectorizes the inner loop; with AVX-512DQ (one 64-bit multiply per lane) it runs
+// several times faster, so that variant is compiled too and chosen at run time. Integer
+// arithmetic: both give the same values.
+#define MINYI_MINHASH_BODY                                                            \
+  for (size_t k = 0; k < n; ++k) {                                                    \
+    const uint64_t x = xs[k];                                                         \
+    for (int i = 0; i < kMinHashSize; ++i) {                                          \
+      const auto v = static_cast<uint32_t>((a[i] * x + b[i]) >> 32);                  \
+      values[i] = values[i] < v ? values[i] : v;                                      \
+    }                                                                                 \
+  }
+
+void minhash_update_generic(uint32_t* __restrict values, const uint64_t* __restrict a, const uint64_t* __restrict b,
+                            const uint64_t* __restrict xs, size_t n) {
+  MINYI_MINHASH_BODY
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f,avx512dq"))) void minhash_update_avx512(uint32_t* __restrict values,
+                                                                       const uint64_t* __restrict a,
+                                                                       const uint64_t* __restrict b,
+                                                                       const uint64_t* __restrict xs, size_t n) {
+  MINYI_MINHASH_BODY
+}
+#endif
+#undef MINYI_MINHASH_BODY
+
+using UpdateFn = void (*)(uint32_t*, const uint64_t*, const uint64_t*, const uint64_t*, size_t);
+UpdateFn pick_update() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) return minhash_update_avx512;
+#endif
+  return minhash_update_generic;
+}
+const UpdateFn kUpdate = pick_update();
+
+}  // namespace
 
 MinHash minhash_of(const std::vector<uint64_t>& shingles) {
   MinHash m;
   m.values.fill(std::numeric_limits<uint32_t>::max());
   m.shingles = static_cast<uint32_t>(shingles.size());
-  for (uint64_t x : shingles)
-    for (int i = 0; i < kMinHashSize; ++i) {
-      auto v = static_cast<uint32_t>((kPerm.a[i] * x + kPerm.b[i]) >> 32);
-      m.values[i] = std::min(m.values[i], v);
-    }
+  kUpdate(m.values.data(), kPerm.a.data(), kPerm.b.data(), shingles.data(), shingles.size());
   return m;
 }
 

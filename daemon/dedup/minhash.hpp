@@ -17,12 +17,17 @@ constexpr int kRows = kMinHashSize / kBands;  //                  P(candidate | 
 // Sorted, de-duplicated 64-bit hashes of the text's character k-grams (the whole text
 // when it is shorter than k). `normalized` is UTF-8 from normalize_for_matching().
 std::vector<uint64_t> shingle_hashes(std::string_view normalized);
+// The same hashes in text order, repeats included: enough for MinHash, and cheaper (the
+// sort is only needed for an exact comparison). sort_unique() turns them into the set.
+std::vector<uint64_t> shingle_hashes_unsorted(std::string_view normalized);
+void sort_unique(std::vector<uint64_t>& hashes);
 
 struct MinHash {
   std::array<uint32_t, kMinHashSize> values{};
-  uint32_t shingles = 0;  // size of the shingle set (0: empty text)
+  uint32_t shingles = 0;  // shingles hashed (0: empty text)
 };
 
+// Repeats in `shingles` do not change the values.
 MinHash minhash_of(const std::vector<uint64_t>& shingles);
 // Fraction of equal positions: an unbiased estimate of the Jaccard similarity.
 double estimated_jaccard(const MinHash& a, const MinHash& b);

@@ -221,7 +221,7 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
       spoken.drop_asr_fillers = true;
       dedup_input.match_text = normalize_for_matching(content, spoken);
     }
-    dedup_input.shingles = shingle_hashes(dedup_input.match_text);
+    dedup_input.shingles = shingle_hashes_unsorted(dedup_input.match_text);
     dedup_input.bands = band_keys(minhash_of(dedup_input.shingles));
     dedup_input.event_time_ms = rec.submitted_at ? parse_rfc3339(*rec.submitted_at).value_or(now) : now;
     dedup_input.places = std::move(features.places);

@@ -175,6 +175,13 @@ CREATE TABLE dedup_actions (
   at_ms         INTEGER NOT NULL
 );
 )sql",
+    // 3: no query reads these two indexes, and their keys (the original's id, the
+    // cluster's id) land on random pages: every duplicate and every cluster member
+    // rewrote a page of each in the commit that stored it.
+    R"sql(
+DROP INDEX IF EXISTS suggestions_duplicate_of;
+DROP INDEX IF EXISTS suggestions_cluster;
+)sql",
 };
 
 void tune(sql::Db& db, bool writer, bool full) {
@@ -346,6 +353,9 @@ void Journal::enqueue_and_wait(std::function<void(sql::Db&)> apply, bool bounded
 
 void Journal::run_writer() {
   std::vector<std::unique_ptr<Task>> batch;
+  // Prepared once: each queued item runs in its own savepoint.
+  sql::Stmt savepoint(db_->get(), "SAVEPOINT task"), release(db_->get(), "RELEASE task"),
+      rollback_to(db_->get(), "ROLLBACK TO task"), max_seq(db_->get(), "SELECT COALESCE(MAX(seq), 0) FROM events");
   for (;;) {
     {
       std::unique_lock lock(mu_);
@@ -363,16 +373,16 @@ void Journal::run_writer() {
       if (clusters_ && clusters_->stale()) clusters_->load(*db_);
       db_->exec("BEGIN IMMEDIATE");
       for (size_t i = 0; i < batch.size(); ++i) {
-        db_->exec("SAVEPOINT task");
+        savepoint.run();
         try {
           batch[i]->apply(*db_);
-          db_->exec("RELEASE task");
+          release.run();
         } catch (...) {
           errors[i] = std::current_exception();
           if (detector_) detector_->invalidate();  // its index may hold the rolled-back entry
           if (clusters_) clusters_->invalidate();
-          db_->exec("ROLLBACK TO task");
-          db_->exec("RELEASE task");
+          rollback_to.run();
+          release.run();
         }
       }
       db_->exec("COMMIT");
@@ -391,9 +401,10 @@ void Journal::run_writer() {
         std::lock_guard lock(mu_);
         ++commits_;
       }
-      sql::Stmt max(db_->get(), "SELECT COALESCE(MAX(seq), 0) FROM events");
-      max.step();
-      int64_t seq = max.col_int(0);
+
+      max_seq.step();
+      int64_t seq = max_seq.col_int(0);
+      max_seq.reset();
       if (seq != last_seq_.load()) {
         {
           std::lock_guard lock(seq_mu_);

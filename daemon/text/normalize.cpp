@@ -9,9 +9,10 @@
 #include <unicode/utf16.h>
 
 #include <array>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
-#include <unordered_map>
+#include <vector>
 
 #include "core/text.hpp"
 
@@ -19,8 +20,12 @@ namespace minyi {
 
 namespace {
 
+// Han characters in CJK Unified Ideographs Extension A and the main block; the table holds
+// each one's simplified form (itself when there is none): a flat array, one load per character.
+constexpr char32_t kHanLo = 0x3400, kHanHi = 0x9FFF;
+
 struct SimplifiedTable {
-  std::unordered_map<char32_t, char32_t> map;
+  std::vector<char32_t> map;  // index c - kHanLo
 
   SimplifiedTable() {
     UErrorCode ec = U_ZERO_ERROR;
@@ -29,16 +34,16 @@ struct SimplifiedTable {
     if (U_FAILURE(ec) || !t) throw std::runtime_error("ICU Traditional-Simplified transliterator unavailable");
     // CJK Unified Ideographs and Extension A cover the characters in use; compatibility
     // ideographs are folded by NFKC before this table is consulted.
-    static const std::array<std::pair<char32_t, char32_t>, 2> ranges = {{{0x3400, 0x4DBF}, {0x4E00, 0x9FFF}}};
-    for (auto [lo, hi] : ranges) {
-      for (char32_t c = lo; c <= hi; ++c) {
-        icu::UnicodeString s(static_cast<UChar32>(c));
-        t->transliterate(s);
-        if (s.countChar32() == 1 && static_cast<char32_t>(s.char32At(0)) != c)
-          map.emplace(c, static_cast<char32_t>(s.char32At(0)));
-      }
+    map.resize(kHanHi - kHanLo + 1);
+    for (char32_t c = kHanLo; c <= kHanHi; ++c) {
+      map[c - kHanLo] = c;
+      if (c > 0x4DBF && c < 0x4E00) continue;  // Yijing hexagram symbols: not Han
+      icu::UnicodeString s(static_cast<UChar32>(c));
+      t->transliterate(s);
+      if (s.countChar32() == 1) map[c - kHanLo] = static_cast<char32_t>(s.char32At(0));
     }
   }
+  char32_t operator()(char32_t c) const { return c >= kHanLo && c <= kHanHi ? map[c - kHanLo] : c; }
 };
 
 const SimplifiedTable& simplified_table() {
@@ -52,13 +57,13 @@ const std::array<std::u32string_view, 7> kFillers = {U"就是说", U"那个", U"
 
 }  // namespace
 
-char32_t to_simplified(char32_t c) {
-  const auto& m = simplified_table().map;
-  auto it = m.find(c);
-  return it == m.end() ? c : it->second;
-}
+char32_t to_simplified(char32_t c) { return simplified_table()(c); }
 
 std::string normalize_for_matching(std::string_view utf8, const MatchTextOptions& opts) {
+  return u32_to_utf8(normalize_for_matching_u32(utf8, opts));
+}
+
+std::u32string normalize_for_matching_u32(std::string_view utf8, const MatchTextOptions& opts) {
   UErrorCode ec = U_ZERO_ERROR;
   const icu::Normalizer2* nfkc_cf = icu::Normalizer2::getNFKCCasefoldInstance(ec);
   if (U_FAILURE(ec)) throw std::runtime_error("ICU NFKC_Casefold normalizer unavailable");
@@ -67,7 +72,7 @@ std::string normalize_for_matching(std::string_view utf8, const MatchTextOptions
   icu::UnicodeString folded = nfkc_cf->normalize(in, ec);
   if (U_FAILURE(ec)) throw std::runtime_error("ICU NFKC_Casefold normalization failed");
 
-  const auto& table = simplified_table().map;
+  const SimplifiedTable& simplified = simplified_table();
   std::u32string kept;
   kept.reserve(static_cast<size_t>(folded.length()));
   for (int32_t i = 0; i < folded.length();) {
@@ -77,8 +82,7 @@ std::string normalize_for_matching(std::string_view utf8, const MatchTextOptions
       if (opts.keep_separators && !kept.empty() && kept.back() != U' ') kept += U' ';
       continue;
     }
-    auto it = table.find(static_cast<char32_t>(c));
-    kept += it == table.end() ? static_cast<char32_t>(c) : it->second;
+    kept += simplified(static_cast<char32_t>(c));
   }
   if (opts.drop_asr_fillers) {
     std::u32string out;
@@ -95,7 +99,7 @@ std::string normalize_for_matching(std::string_view utf8, const MatchTextOptions
     }
     kept.swap(out);
   }
-  return u32_to_utf8(kept);
+  return kept;
 }
 
 }  // namespace minyi

@@ -20,6 +20,8 @@ struct MatchTextOptions {
 // space are removed. Input must be valid UTF-8; the result is UTF-8.
 // Thread-safe; the first call builds the conversion table (~0.3 s).
 std::string normalize_for_matching(std::string_view utf8, const MatchTextOptions& opts = {});
+// The same, as code points (what the matching code works on).
+std::u32string normalize_for_matching_u32(std::string_view utf8, const MatchTextOptions& opts = {});
 
 // Traditional → Simplified for one code point (itself when there is no single-character
 // simplified form).

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
+#include <string>
+
 #include "text/normalize.hpp"
 
 namespace minyi {
@@ -54,6 +58,40 @@ TEST(MinHash, ShortAndEmptyTexts) {
   MinHash empty = minhash_of({});
   EXPECT_EQ(empty.shingles, 0u);
   EXPECT_EQ(estimated_jaccard(empty, sig("有内容")), 0.0);
+}
+
+// Stored signatures must stay comparable across releases: the values are exactly the
+// documented scheme (permutations a·x + b mod 2^64 from splitmix64 seeded with "minyi",
+// high 32 bits), whichever code path (vectorized or not) this CPU runs.
+TEST(MinHash, ValuesFollowTheDocumentedPermutationsOnEveryCodePath) {
+  auto splitmix64 = [](uint64_t x) {
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+  };
+  std::array<uint64_t, kMinHashSize> a{}, b{};
+  uint64_t seed = 0x6D696E7969ULL;
+  for (int i = 0; i < kMinHashSize; ++i) {
+    a[i] = splitmix64(seed += 0x9E3779B97F4A7C15ULL) | 1;
+    b[i] = splitmix64(seed += 0x9E3779B97F4A7C15ULL);
+  }
+  std::string long_text;
+  for (int i = 0; i < 300; ++i) long_text += "第" + std::to_string(i) + "条：小区门口道路积水，";
+  for (std::string text : {std::string("好"), std::string("噪音扰民"), long_text}) {
+    auto shingles = shingle_hashes_unsorted(normalize_for_matching(text));
+    std::array<uint32_t, kMinHashSize> expected;
+    expected.fill(0xFFFFFFFFu);
+    for (uint64_t x : shingles)
+      for (int i = 0; i < kMinHashSize; ++i)
+        expected[i] = std::min(expected[i], static_cast<uint32_t>((a[i] * x + b[i]) >> 32));
+    EXPECT_EQ(minhash_of(shingles).values, expected) << text.substr(0, 30);
+    // Sorting and removing repeats changes nothing.
+    auto set = shingles;
+    sort_unique(set);
+    EXPECT_EQ(minhash_of(set).values, expected);
+    EXPECT_EQ(set, shingle_hashes(normalize_for_matching(text)));
+  }
 }
 
 }  // namespace minyi
