@@ -211,16 +211,31 @@ constexpr size_t kKeepKeywords = 80;  // a cluster's vocabulary: enough to match
 constexpr size_t kCompareWords = 40;
 constexpr size_t kCompareProblems = 5;
 
-void prune(std::map<std::string, int>& counts, size_t keep) {
+using Counts = std::vector<std::pair<std::string, int>>;
+
+void add(Counts& counts, const std::string& word, int n) {
+  auto it = std::lower_bound(counts.begin(), counts.end(), word,
+                             [](const std::pair<std::string, int>& e, const std::string& w) { return e.first < w; });
+  if (it != counts.end() && it->first == word)
+    it->second += n;
+  else
+    counts.emplace(it, word, n);
+}
+
+// Keeps the `keep` highest counts (ties as nth_element leaves them, from string order).
+void prune(Counts& counts, size_t keep) {
   if (counts.size() <= keep) return;
   std::vector<std::pair<int, std::string>> v;
-  for (auto& [k, n] : counts) v.emplace_back(n, k);
+  v.reserve(counts.size());
+  for (auto& [k, n] : counts) v.emplace_back(n, std::move(k));
   std::nth_element(v.begin(), v.begin() + static_cast<long>(keep), v.end(),
                    [](const auto& a, const auto& b) { return a.first > b.first; });
   v.resize(keep);
   counts.clear();
-  for (auto& [n, k] : v) counts.emplace(std::move(k), n);
+  for (auto& [n, k] : v) counts.emplace_back(std::move(k), n);
+  std::sort(counts.begin(), counts.end());
 }
+
 // A word as a number, for comparisons: the UTF-8 bytes themselves when they fit (keywords
 // are two characters, six bytes), a hash with the top bit set otherwise.
 uint64_t word_id(const std::string& w) {
@@ -302,9 +317,9 @@ void ClusterIndex::load(sql::Db& db) {
       std::string item = kws.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
       if (auto colon = item.rfind(':'); colon != std::string::npos) {
         if (item[0] == '!')
-          c.problems[item.substr(1, colon - 1)] = std::atoi(item.c_str() + colon + 1);
+          add(c.problems, item.substr(1, colon - 1), std::atoi(item.c_str() + colon + 1));
         else
-          c.keywords[item.substr(0, colon)] = std::atoi(item.c_str() + colon + 1);
+          add(c.keywords, item.substr(0, colon), std::atoi(item.c_str() + colon + 1));
       }
       if (end == std::string::npos) break;
       pos = end + 1;
@@ -316,11 +331,13 @@ void ClusterIndex::load(sql::Db& db) {
   stale_ = false;
 }
 
-std::vector<std::string> ClusterIndex::top(const std::map<std::string, int>& counts, size_t n) {
-  std::vector<std::pair<std::string, int>> v(counts.begin(), counts.end());
-  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+std::vector<std::string> ClusterIndex::top(const Counts& counts, size_t n) {
+  // Highest count first; equal counts in string order.
+  std::vector<uint32_t> order(counts.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return counts[a].second > counts[b].second; });
   std::vector<std::string> out;
-  for (size_t i = 0; i < v.size() && i < n; ++i) out.push_back(v[i].first);
+  for (size_t i = 0; i < order.size() && i < n; ++i) out.push_back(counts[order[i]].first);
   return out;
 }
 
@@ -360,10 +377,13 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
   std::sort(main_problems.begin(), main_problems.end());
   size_t best = SIZE_MAX;
   double best_score = 0;
+  std::vector<size_t> seen;  // a cluster listed under several of the places is scored once
   for (const auto& place : f.places) {
     auto it = by_place_.find(place);
     if (it == by_place_.end()) continue;
     for (size_t idx : it->second) {
+      if (std::find(seen.begin(), seen.end(), idx) != seen.end()) continue;
+      seen.push_back(idx);
       const Cluster& c = clusters_[idx];
       if (t > c.last_ms + opts_.window_ms || t < c.first_ms - opts_.window_ms) continue;  // closed
       size_t common = common_count(words, c.top_words);
@@ -393,12 +413,20 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
   c.size += 1;
   c.first_ms = std::min(c.first_ms, t);
   c.last_ms = std::max(c.last_ms, t);
-  for (size_t i = 0; i < f.keywords.size(); ++i) c.keywords[f.keywords[i]] += static_cast<int>(f.keywords.size() - i);
-  for (size_t i = 0; i < f.problems.size(); ++i) c.problems[f.problems[i]] += static_cast<int>(f.problems.size() - i);
+  for (size_t i = 0; i < f.keywords.size(); ++i) add(c.keywords, f.keywords[i], static_cast<int>(f.keywords.size() - i));
+  for (size_t i = 0; i < f.problems.size(); ++i) add(c.problems, f.problems[i], static_cast<int>(f.problems.size() - i));
   c.refresh();
   std::string kws;
-  for (const auto& [k, n] : c.keywords) kws += (kws.empty() ? "" : " ") + k + ":" + std::to_string(n);
-  for (const auto& [k, n] : c.problems) kws += std::string(kws.empty() ? "" : " ") + "!" + k + ":" + std::to_string(n);
+  kws.reserve(12 * (c.keywords.size() + c.problems.size()));
+  auto put = [&kws](const char* mark, const std::string& k, int n) {
+    if (!kws.empty()) kws += ' ';
+    kws += mark;
+    kws += k;
+    kws += ':';
+    kws += std::to_string(n);
+  };
+  for (const auto& [k, n] : c.keywords) put("", k, n);
+  for (const auto& [k, n] : c.problems) put("!", k, n);
   upsert_->bind(1, c.id)
       .bind(2, c.place)
       .bind(3, c.title)

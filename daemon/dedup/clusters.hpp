@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -65,15 +64,17 @@ class ClusterIndex {
   size_t open_clusters() const { return clusters_.size(); }
 
  private:
+  // Word counts in string order (what a std::map would hold, without a node per word).
+  using Counts = std::vector<std::pair<std::string, int>>;
   struct Cluster {
     std::string id, place, title;
     int64_t size = 0, first_ms = 0, last_ms = 0;
-    std::map<std::string, int> keywords;  // pruned to the strongest kKeepKeywords
-    std::map<std::string, int> problems;
+    Counts keywords;  // pruned to the strongest kKeepKeywords
+    Counts problems;
     std::vector<uint64_t> top_words = {}, top_problems = {};  // cached, as sorted word ids: what reports are compared with
     void refresh();
   };
-  static std::vector<std::string> top(const std::map<std::string, int>& counts, size_t n);
+  static std::vector<std::string> top(const Counts& counts, size_t n);
   std::string to_json(const Cluster& c, const std::string& latest) const;
   void prepare(sql::Db& db);
 

@@ -36,6 +36,18 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
+// One bit per identity (FNV-1a of its text, mod 32): two submitters whose tags share no bit
+// share no identity, so the index can leave them out without a journal read.
+uint32_t identity_tag(const std::vector<std::string>& identities) {
+  uint32_t tag = 0;
+  for (const auto& id : identities) {
+    uint32_t h = 2166136261u;
+    for (unsigned char c : id) h = (h ^ c) * 16777619u;
+    tag |= 1u << (h % 32);
+  }
+  return tag;
+}
+
 // "same": both known and sharing one; "none": one side has no identity; "different".
 std::string relation(const std::vector<std::string>& a, const std::vector<std::string>& b, std::string& via) {
   if (a.empty() || b.empty()) return "none";
@@ -76,14 +88,16 @@ void DuplicateDetector::load(sql::Db& db) {
   count.step();
   index_.reserve(static_cast<size_t>(count.col_int(0)) + 1024);
   sql::Stmt all(db.get(),
-                "SELECT suggestion_rowid, event_minutes, bands FROM dedup_signatures WHERE event_minutes >= ?1");
+                "SELECT suggestion_rowid, event_minutes, bands, identities FROM dedup_signatures "
+                "WHERE event_minutes >= ?1");
   all.bind(1, from);
   while (all.step()) {
     std::string blob = all.col_text(2);
     LshIndex::Keys keys{};
     if (blob.size() != sizeof keys) continue;
     std::memcpy(keys.data(), blob.data(), sizeof keys);
-    index_.insert(static_cast<uint64_t>(all.col_int(0)), all.col_int(1) * 60000, keys);
+    index_.insert(static_cast<uint64_t>(all.col_int(0)), all.col_int(1) * 60000, keys,
+                  identity_tag(split(all.col_text(3))));
   }
   stale_ = false;
   inserts_since_expiry_ = 0;
@@ -93,7 +107,9 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
   prepare(db);
   DedupDecision best;
   if (in.match_text.empty()) return best;
-  auto cands = index_.candidates(in.bands, in.event_time_ms, opts_.duplicate_window_ms, kMaxCandidates);
+  // Submitters who certainly share no identity are left out by the index.
+  auto cands = index_.candidates(in.bands, in.event_time_ms, opts_.duplicate_window_ms, kMaxCandidates, 256,
+                                 identity_tag(in.identities));
   if (cands.empty()) return best;
   std::vector<uint64_t> mine;  // the shingle set, sorted when first needed
   for (uint64_t rowid : cands) {
@@ -151,7 +167,7 @@ void DuplicateDetector::record(sql::Db& db, int64_t suggestion_rowid, const Dedu
       .bind(6, join(in.places))
       .run();
   if (in.match_text.empty()) return;
-  index_.insert(static_cast<uint64_t>(suggestion_rowid), in.event_time_ms, in.bands);
+  index_.insert(static_cast<uint64_t>(suggestion_rowid), in.event_time_ms, in.bands, identity_tag(in.identities));
   watermark_ms_ = std::max(watermark_ms_, in.event_time_ms);
   if (++inserts_since_expiry_ >= 50'000) {
     index_.expire_before(watermark_ms_ - opts_.duplicate_window_ms - 60000);

@@ -81,7 +81,7 @@ void LshIndex::reserve(size_t n) {
     if (t.slots.size() * 4 < n * 5) rehash(t, n * 5 / 4 + 1);  // 80 % load when full
 }
 
-void LshIndex::insert(uint64_t id, int64_t time_ms, const Keys& keys) {
+void LshIndex::insert(uint64_t id, int64_t time_ms, const Keys& keys, uint32_t tag) {
   if (id > 0xFFFFFFFFull) throw std::out_of_range("LshIndex ids must fit in 32 bits");
   uint32_t e;
   if (!free_.empty()) {
@@ -95,6 +95,7 @@ void LshIndex::insert(uint64_t id, int64_t time_ms, const Keys& keys) {
   Entry& en = entry(e);
   en.id = static_cast<uint32_t>(id);
   en.minutes = to_minutes(time_ms);
+  en.tag = tag;
   for (int b = 0; b < kBands; ++b) {
     uint32_t* head = find_head(b, keys[b], true);
     en.next[b] = *head == kEmpty ? kNone : *head;
@@ -104,7 +105,7 @@ void LshIndex::insert(uint64_t id, int64_t time_ms, const Keys& keys) {
 }
 
 std::vector<uint64_t> LshIndex::candidates(const Keys& keys, int64_t time_ms, int64_t window_ms, size_t limit,
-                                           size_t max_chain) const {
+                                           size_t max_chain, uint32_t tag) const {
   const int64_t now = to_minutes(time_ms);
   const int64_t span = window_ms / 60000 + 1;
   std::vector<uint32_t> found;
@@ -113,7 +114,8 @@ std::vector<uint64_t> LshIndex::candidates(const Keys& keys, int64_t time_ms, in
     if (!head || *head == kEmpty) continue;
     size_t walked = 0;
     for (uint32_t e = *head; e != kNone && walked < max_chain; e = entry(e).next[b], ++walked)
-      if (std::llabs(entry(e).minutes - now) <= span) found.push_back(e);
+      if (std::llabs(entry(e).minutes - now) <= span && (tag == 0 || entry(e).tag == 0 || (entry(e).tag & tag) != 0))
+        found.push_back(e);
   }
   std::sort(found.begin(), found.end());
   found.erase(std::unique(found.begin(), found.end()), found.end());

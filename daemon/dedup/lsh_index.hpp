@@ -22,13 +22,16 @@ class LshIndex {
 
   // Sizes the tables for n entries (start-up load: avoids regrowth and slack).
   void reserve(size_t n);
-  // `id` is the caller's (the suggestion's journal rowid, < 2^32); `time_ms` its event time.
-  void insert(uint64_t id, int64_t time_ms, const Keys& keys);
+  // `id` is the caller's (the suggestion's journal rowid, < 2^32); `time_ms` its event time;
+  // `tag` a small fingerprint the caller can filter candidates on (0: none).
+  void insert(uint64_t id, int64_t time_ms, const Keys& keys, uint32_t tag = 0);
   // Entries sharing at least one band key whose time lies within `window_ms` of `time_ms`,
   // latest event time first, each once, at most `limit`. At most `max_chain` entries
-  // are examined per band, so a degenerate bucket cannot make a lookup slow.
+  // are examined per band, so a degenerate bucket cannot make a lookup slow. With a
+  // non-zero `tag`, entries whose own non-zero tag has no bit in common with it are left
+  // out (the caller's "certainly not the same" test).
   std::vector<uint64_t> candidates(const Keys& keys, int64_t time_ms, int64_t window_ms, size_t limit = 32,
-                                   size_t max_chain = 256) const;
+                                   size_t max_chain = 256, uint32_t tag = 0) const;
   // Drops entries whose event time is before `time_ms` (O(n): run it now and then).
   void expire_before(int64_t time_ms);
 
@@ -38,10 +41,11 @@ class LshIndex {
  private:
   static constexpr uint32_t kNone = 0xFFFFFFFFu;   // end of a chain; empty slot
   static constexpr uint32_t kEmpty = 0xFFFFFFFEu;  // slot whose chain emptied (key kept)
-  static constexpr uint32_t kPageBits = 12;        // 4,096 entries (288 KiB) per page
+  static constexpr uint32_t kPageBits = 12;        // 4,096 entries (304 KiB) per page
   struct Entry {
     uint32_t id;
     int32_t minutes;  // event time in minutes since the epoch; INT32_MIN = free
+    uint32_t tag;
     std::array<uint32_t, kBands> next;
   };
   struct Slot {

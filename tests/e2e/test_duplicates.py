@@ -57,6 +57,18 @@ class DuplicatesTest(unittest.TestCase):
         c = self.d.post({"content": "公交站台破损，雨天没有遮挡，建议增设候车亭。", "submitter": {"phone": "13800138000"}})[2]["id"]
         self.assertEqual(self.doc(c)["dedup"]["status"], "new")
 
+    def test_a_text_copied_by_many_people_does_not_hide_a_resend(self):
+        # Forty families paste the same text; then the first one sends it again. Only
+        # candidates from the same person are verified, however many others came between.
+        first = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        for i in range(40):
+            status, _, body = self.d.post({"content": TEXT, "submitter": {"phone": "1390000%04d" % i}})
+            self.assertEqual(status, 201)
+            self.assertEqual(self.doc(body["id"])["dedup"]["status"], "new")
+        again = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        d = self.doc(again)["dedup"]
+        self.assertEqual((d["status"], d["duplicate_of"]), ("duplicate", first))
+
     def test_same_issue_from_two_people_forms_one_cluster(self):
         a = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
         b = self.d.post({"content": TEXT, "submitter": {"phone": "13900139000"}}, path="/v1/app")[2]["id"]

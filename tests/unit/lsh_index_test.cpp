@@ -55,6 +55,18 @@ TEST(LshIndex, LongChainsAreCapped) {
   EXPECT_EQ(idx.candidates(keys(1), kDay, kDay, 5).size(), 5u);
 }
 
+TEST(LshIndex, TagsFilterCandidatesWithoutHidingOthers) {
+  LshIndex idx;
+  idx.insert(1, kDay, keys(1), 0b0001);  // the same person as the lookup
+  for (uint32_t i = 0; i < 50; ++i) idx.insert(100 + i, kDay + 60000 * (i + 1), keys(1), 0b0100);  // others, newer
+  idx.insert(2, kDay, keys(1), 0);  // no identity: always a candidate
+  // Untagged lookups see everything (up to the limit, newest first).
+  EXPECT_EQ(idx.candidates(keys(1), kDay, kDay, 5).front(), 149u);
+  // Tagged: the 50 newer entries of others are left out, so the older match is found.
+  EXPECT_EQ(idx.candidates(keys(1), kDay, kDay, 5, 256, 0b0001), (std::vector<uint64_t>{2, 1}));
+  EXPECT_EQ(idx.candidates(keys(1), kDay, kDay, 5, 256, 0b1000), (std::vector<uint64_t>{2}));
+}
+
 TEST(LshIndex, ManyRandomEntriesAndOnlyTrueMatches) {
   LshIndex idx;
   std::mt19937 rng(42);
