@@ -70,15 +70,27 @@ uint64_t pack(char32_t a, char32_t b) { return (static_cast<uint64_t>(a) << 32) 
 struct Lexicon {
   enum : uint8_t { kSuffixFirst = 1, kProblemFirst = 2, kNotName = 4, kFunction = 8, kStopFirst = 16 };
   std::vector<uint8_t> flags = std::vector<uint8_t>(0x10000, 0);
-  std::unordered_map<char32_t, std::vector<uint16_t>> suffix_by_first, problem_by_first;
+  // Suffixes and problem terms starting with a character: lists[first[c]] (first[c] = 0: none).
+  struct Starting {
+    std::vector<uint16_t> suffixes, problems;
+  };
+  std::vector<uint16_t> first = std::vector<uint16_t>(0x10000, 0);
+  std::vector<Starting> lists = std::vector<Starting>(1);
   std::unordered_set<uint64_t> stop_words;
+  Starting& starting(char32_t c) {
+    if (!first[c]) {
+      first[c] = static_cast<uint16_t>(lists.size());
+      lists.emplace_back();
+    }
+    return lists[first[c]];
+  }
   Lexicon() {
     for (uint16_t i = 0; i < kPlaceSuffixes.size(); ++i) {
-      suffix_by_first[kPlaceSuffixes[i][0]].push_back(i);
+      starting(kPlaceSuffixes[i][0]).suffixes.push_back(i);
       flags[kPlaceSuffixes[i][0]] |= kSuffixFirst;
     }
     for (uint16_t i = 0; i < kProblemTerms.size(); ++i) {
-      problem_by_first[kProblemTerms[i][0]].push_back(i);
+      starting(kProblemTerms[i][0]).problems.push_back(i);
       flags[kProblemTerms[i][0]] |= kProblemFirst;
     }
     for (char32_t c : kNotNameChars) flags[c] |= kNotName;
@@ -148,12 +160,11 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
   for (size_t i = 0; i < text.size(); ++i) {
     const uint8_t fl = lex[text[i]];
     if (!(fl & (Lexicon::kSuffixFirst | Lexicon::kProblemFirst))) continue;
-    if (fl & Lexicon::kSuffixFirst)
-      for (uint16_t idx : lex.suffix_by_first.at(text[i]))
-        if (text.compare(i, kPlaceSuffixes[idx].size(), kPlaceSuffixes[idx]) == 0) suffix_hits.emplace_back(idx, i);
-    if (fl & Lexicon::kProblemFirst)
-      for (uint16_t idx : lex.problem_by_first.at(text[i]))
-        if (text.compare(i, kProblemTerms[idx].size(), kProblemTerms[idx]) == 0) ++problem_counts[idx];
+    const Lexicon::Starting& here = lex.lists[lex.first[text[i]]];
+    for (uint16_t idx : here.suffixes)
+      if (text.compare(i, kPlaceSuffixes[idx].size(), kPlaceSuffixes[idx]) == 0) suffix_hits.emplace_back(idx, i);
+    for (uint16_t idx : here.problems)
+      if (text.compare(i, kProblemTerms[idx].size(), kProblemTerms[idx]) == 0) ++problem_counts[idx];
   }
   // Longest suffix first (the table's order), so "之城小区" is listed before "力之城".
   std::sort(suffix_hits.begin(), suffix_hits.end());
@@ -166,29 +177,37 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
               1);
   }
   // Topic: two-character words outside places, without function characters; the title
-  // counts twice. Ranked by count, then by first appearance. Collected as (word, position)
-  // and counted after one sort: no per-word allocation.
-  std::vector<std::pair<uint64_t, uint32_t>> words;
-  words.reserve(text.size());
-  for (size_t i = 0; i + 1 < text.size(); ++i) {
-    if (!is_han(text[i]) || !is_han(text[i + 1]) || in_place[i] || in_place[i + 1]) continue;
-    const uint8_t a = lex[text[i]], b = lex[text[i + 1]];
-    if ((a | b) & Lexicon::kFunction) continue;
-    uint64_t w = pack(text[i], text[i + 1]);
-    if ((a & Lexicon::kStopFirst) && lex.stop_words.count(w)) continue;
-    words.emplace_back(w, static_cast<uint32_t>(i));
-  }
-  std::sort(words.begin(), words.end());
+  // counts twice. Ranked by count, then by first appearance. Counted in a small
+  // open-addressing table (no allocation per word, no sort of every occurrence).
   struct Ranked {
     uint64_t word;
     int count;
     uint32_t first;
   };
   std::vector<Ranked> ranked;
-  for (size_t i = 0; i < words.size();) {
-    Ranked r{words[i].first, 0, words[i].second};  // sorted: the first position comes first
-    for (; i < words.size() && words[i].first == r.word; ++i) r.count += words[i].second < title_len ? 2 : 1;
-    ranked.push_back(r);
+  ranked.reserve(text.size());
+  size_t cap = 64;
+  while (cap < text.size() * 2) cap *= 2;
+  std::vector<uint32_t> slots(cap, 0);  // 1 + index into ranked; 0: empty
+  for (size_t i = 0; i + 1 < text.size(); ++i) {
+    if (!is_han(text[i]) || !is_han(text[i + 1]) || in_place[i] || in_place[i + 1]) continue;
+    const uint8_t a = lex[text[i]], b = lex[text[i + 1]];
+    if ((a | b) & Lexicon::kFunction) continue;
+    uint64_t w = pack(text[i], text[i + 1]);
+    if ((a & Lexicon::kStopFirst) && lex.stop_words.count(w)) continue;
+    const int weight = i < title_len ? 2 : 1;
+    for (size_t h = (w * 0x9E3779B97F4A7C15ULL) >> 40;; ++h) {
+      uint32_t& slot = slots[h & (cap - 1)];
+      if (!slot) {
+        ranked.push_back(Ranked{w, weight, static_cast<uint32_t>(i)});
+        slot = static_cast<uint32_t>(ranked.size());
+        break;
+      }
+      if (ranked[slot - 1].word == w) {
+        ranked[slot - 1].count += weight;
+        break;
+      }
+    }
   }
   auto before = [](const Ranked& a, const Ranked& b) { return a.count != b.count ? a.count > b.count : a.first < b.first; };
   const size_t keep = std::min(ranked.size(), kMaxKeywords);

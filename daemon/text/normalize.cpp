@@ -36,13 +36,14 @@ struct SimplifiedTable {
     // ideographs are folded by NFKC before this table is consulted.
     map.resize(kHanHi - kHanLo + 1);
     for (char32_t c = kHanLo; c <= kHanHi; ++c) {
-      map[c - kHanLo] = c;
-      if (c > 0x4DBF && c < 0x4E00) continue;  // Yijing hexagram symbols: not Han
+      map[c - kHanLo] = u_isalnum(static_cast<UChar32>(c)) ? c : 0;  // 0: not a letter (unassigned, symbols)
+      if (!map[c - kHanLo]) continue;
       icu::UnicodeString s(static_cast<UChar32>(c));
       t->transliterate(s);
       if (s.countChar32() == 1) map[c - kHanLo] = static_cast<char32_t>(s.char32At(0));
     }
   }
+  // c itself outside the table; inside, 0 for what is not a letter.
   char32_t operator()(char32_t c) const { return c >= kHanLo && c <= kHanHi ? map[c - kHanLo] : c; }
 };
 
@@ -57,32 +58,95 @@ const std::array<std::u32string_view, 7> kFillers = {U"就是说", U"那个", U"
 
 }  // namespace
 
-char32_t to_simplified(char32_t c) { return simplified_table()(c); }
+char32_t to_simplified(char32_t c) {
+  char32_t s = simplified_table()(c);
+  return s ? s : c;
+}
 
 std::string normalize_for_matching(std::string_view utf8, const MatchTextOptions& opts) {
   return u32_to_utf8(normalize_for_matching_u32(utf8, opts));
 }
 
+namespace {
+
+// Characters NFKC_Casefold maps by a rule known here, each a normalization boundary on its
+// own (combining class 0, never composing with a neighbour except a following mark): ASCII
+// (upper case folds to lower case) and the Han blocks (unchanged).
+bool fast_char(char32_t c) { return c < 0x80 || (c >= kHanLo && c <= kHanHi); }
+
+char32_t decode_utf8(std::string_view s, size_t& i) {
+  auto b = static_cast<unsigned char>(s[i]);
+  if (b < 0x80) {
+    ++i;
+    return b;
+  }
+  size_t len = b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+  char32_t c = b & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+  for (size_t k = 1; k < len && i + k < s.size(); ++k) c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  i += len;
+  return c;
+}
+
+}  // namespace
+
 std::u32string normalize_for_matching_u32(std::string_view utf8, const MatchTextOptions& opts) {
   UErrorCode ec = U_ZERO_ERROR;
   const icu::Normalizer2* nfkc_cf = icu::Normalizer2::getNFKCCasefoldInstance(ec);
   if (U_FAILURE(ec)) throw std::runtime_error("ICU NFKC_Casefold normalizer unavailable");
-  icu::UnicodeString in =
-      icu::UnicodeString::fromUTF8(icu::StringPiece(utf8.data(), static_cast<int32_t>(utf8.size())));
-  icu::UnicodeString folded = nfkc_cf->normalize(in, ec);
-  if (U_FAILURE(ec)) throw std::runtime_error("ICU NFKC_Casefold normalization failed");
-
   const SimplifiedTable& simplified = simplified_table();
   std::u32string kept;
-  kept.reserve(static_cast<size_t>(folded.length()));
-  for (int32_t i = 0; i < folded.length();) {
-    UChar32 c = folded.char32At(i);
-    i += U16_LENGTH(c);
-    if (!u_isalnum(c)) {  // punctuation, symbols, white space, controls
+  kept.reserve(utf8.size());
+  auto emit = [&](char32_t c) {
+    if (!u_isalnum(static_cast<UChar32>(c))) {  // punctuation, symbols, white space, controls
       if (opts.keep_separators && !kept.empty() && kept.back() != U' ') kept += U' ';
+      return;
+    }
+    const char32_t s = simplified(c);
+    kept += s ? s : c;
+  };
+  // ASCII and Han are handled here; every other run goes through ICU. The text splits at
+  // normalization boundaries, so the result is that of normalizing it whole: a run that
+  // starts with a character combining backwards (a mark after "e") takes the preceding
+  // fast character with it.
+  size_t prev_start = std::string_view::npos, prev_kept = 0;  // the last fast character
+  for (size_t i = 0; i < utf8.size();) {
+    const size_t at = i;
+    char32_t c = decode_utf8(utf8, i);
+    if (fast_char(c)) {
+      prev_start = at;
+      prev_kept = kept.size();
+      if (c >= U'A' && c <= U'Z') c += 32;
+      const char32_t letter = c < 0x80 ? ((c >= U'a' && c <= U'z') || (c >= U'0' && c <= U'9') ? c : 0) : simplified(c);
+      if (letter)
+        kept += letter;
+      else if (opts.keep_separators && !kept.empty() && kept.back() != U' ')
+        kept += U' ';
       continue;
     }
-    kept += simplified(static_cast<char32_t>(c));
+    size_t from = at;
+    // prev_start is only set when that character came right before this one.
+    if (prev_start != std::string_view::npos && !nfkc_cf->hasBoundaryBefore(static_cast<UChar32>(c))) {
+      from = prev_start;  // e.g. "e" + U+0301 composes to "é"
+      kept.resize(prev_kept);
+    }
+    // The run ends before the next fast character.
+    size_t to = i;
+    while (to < utf8.size()) {
+      size_t next = to;
+      if (fast_char(decode_utf8(utf8, next))) break;
+      to = next;
+    }
+    i = to;
+    prev_start = std::string_view::npos;
+    icu::UnicodeString run =
+        icu::UnicodeString::fromUTF8(icu::StringPiece(utf8.data() + from, static_cast<int32_t>(to - from)));
+    icu::UnicodeString folded = nfkc_cf->normalize(run, ec);
+    if (U_FAILURE(ec)) throw std::runtime_error("ICU NFKC_Casefold normalization failed");
+    for (int32_t k = 0; k < folded.length();) {
+      UChar32 f = folded.char32At(k);
+      k += U16_LENGTH(f);
+      emit(static_cast<char32_t>(f));
+    }
   }
   if (opts.drop_asr_fillers) {
     std::u32string out;

@@ -1,11 +1,16 @@
 // Matching normalization and charset detection/decoding.
 #include <gtest/gtest.h>
+#include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
 #include <unicode/ucnv.h>
 #include <unicode/unistr.h>
 
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "text/charset.hpp"
+#include "core/text.hpp"
 #include "text/normalize.hpp"
 
 namespace minyi {
@@ -32,6 +37,55 @@ TEST(MatchText, FoldsWidthCaseScriptAndPunctuation) {
   EXPECT_EQ(normalize_for_matching(""), "");
   EXPECT_EQ(to_simplified(U'門'), U'门');
   EXPECT_EQ(to_simplified(U'门'), U'门');
+}
+
+// The definition: NFKC_Casefold of the whole text, then Traditional → Simplified, with
+// everything that is not a letter or digit dropped (or one space per run).
+std::string reference_match_text(const std::string& utf8, bool keep_separators) {
+  UErrorCode ec = U_ZERO_ERROR;
+  icu::UnicodeString folded =
+      icu::Normalizer2::getNFKCCasefoldInstance(ec)->normalize(icu::UnicodeString::fromUTF8(utf8), ec);
+  EXPECT_TRUE(U_SUCCESS(ec));
+  std::u32string kept;
+  for (int32_t i = 0; i < folded.length();) {
+    UChar32 c = folded.char32At(i);
+    i += U16_LENGTH(c);
+    if (!u_isalnum(c)) {
+      if (keep_separators && !kept.empty() && kept.back() != U' ') kept += U' ';
+      continue;
+    }
+    kept += to_simplified(static_cast<char32_t>(c));
+  }
+  return u32_to_utf8(kept);
+}
+
+// The fast path (ASCII and Han handled without ICU, other runs normalized apart) gives
+// exactly the whole-text result: on combining sequences, compatibility characters, and
+// every text in ../shared/data.
+TEST(MatchText, SplitNormalizationEqualsWholeTextNormalization) {
+  std::vector<std::string> texts = {
+      "Cafe\u0301 cafe\xCC\x81 Ame\xCC\x81lie",  // e + combining acute after ASCII
+      "e\xCC\x81\xCC\xA3X", "\xCC\x81leading mark", "漢\xCC\x81字",  // marks after Han; a leading mark
+      "ＡＢＣ１２３ﬁ ℌ ① ㍿ ﾊﾟ ｶﾞ", "한국어 ᄀ\xE1\x85\xA1 조합",  // compatibility, half-width kana, jamo
+      "Straße ΣΑΣ İstanbul", "x\xE2\x80\x8By\xC2\xADz",  // case folding, default ignorables
+      "國家\t\n噪音\x01", "𠀀𪚥 emoji 😀 end", "",
+  };
+  int files = 0;
+  for (const char* name : {"/data/teddy2020c/stream_all_attachments.csv", "/data/teddy2020c/attach3_hot_messages.csv"}) {
+    std::ifstream in(std::string(MINYI_SHARED_DIR) + name);
+    if (!in) continue;
+    ++files;
+    std::stringstream all;
+    all << in.rdbuf();
+    std::string line;
+    for (std::istringstream lines(all.str()); std::getline(lines, line);)
+      if (is_valid_utf8(line)) texts.push_back(line);
+  }
+  EXPECT_EQ(files, 2) << "shared data not found under " << MINYI_SHARED_DIR;
+  for (const auto& t : texts) {
+    ASSERT_EQ(normalize_for_matching(t), reference_match_text(t, false)) << t.substr(0, 80);
+    ASSERT_EQ(normalize_for_matching(t, {.keep_separators = true}), reference_match_text(t, true)) << t.substr(0, 80);
+  }
 }
 
 TEST(MatchText, AsrFillersOnlyWhenAsked) {
