@@ -67,12 +67,16 @@ DuplicateDetector::~DuplicateDetector() = default;
 void DuplicateDetector::prepare(sql::Db& db) {
   if (prepared_for_ == &db) return;
   fetch_ = std::make_unique<sql::Stmt>(db.get(),
-                                       "SELECT s.id, s.status, s.duplicate_of, d.match_text, d.identities, d.places "
-                                       "FROM dedup_signatures d JOIN suggestions s ON s.rowid = d.suggestion_rowid "
-                                       "WHERE d.suggestion_rowid = ?1");
+                                       "SELECT suggestion_id, root_id, match_text, identities, places "
+                                       "FROM dedup_signatures WHERE suggestion_rowid = ?1");
+  // Signatures from before schema version 4 do not name their suggestion.
+  fetch_suggestion_ = std::make_unique<sql::Stmt>(
+      db.get(), "SELECT id, CASE WHEN status='duplicate' AND duplicate_of IS NOT NULL THEN duplicate_of ELSE id END "
+                "FROM suggestions WHERE rowid = ?1");
   insert_ = std::make_unique<sql::Stmt>(db.get(),
                                         "INSERT INTO dedup_signatures(suggestion_rowid, event_minutes, bands, "
-                                        "match_text, identities, places) VALUES(?1,?2,?3,?4,?5,?6)");
+                                        "match_text, identities, places, suggestion_id, root_id) "
+                                        "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
   prepared_for_ = &db;
 }
 
@@ -118,9 +122,17 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
       fetch_->reset();
       continue;
     }
-    std::string id = fetch_->col_text(0), status = fetch_->col_text(1), root = fetch_->col_text(2);
-    std::string text = fetch_->col_text(3), identities = fetch_->col_text(4), places = fetch_->col_text(5);
+    const bool named = !fetch_->col_null(0);
+    std::string id = fetch_->col_text(0), root = fetch_->col_text(1);
+    std::string text = fetch_->col_text(2), identities = fetch_->col_text(3), places = fetch_->col_text(4);
     fetch_->reset();
+    if (!named) {
+      fetch_suggestion_->bind(1, static_cast<int64_t>(rowid));
+      bool found = fetch_suggestion_->step();
+      if (found) id = fetch_suggestion_->col_text(0), root = fetch_suggestion_->col_text(1);
+      fetch_suggestion_->reset();
+      if (!found) continue;
+    }
     // The same words about another place are another matter, not a duplicate.
     if (!in.places.empty() && !places.empty()) {
       auto theirs = split(places);
@@ -144,7 +156,7 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
     }
     if (sim < opts_.duplicate_threshold || sim <= best.score) continue;
     best.duplicate = true;
-    best.duplicate_of = status == "duplicate" && !root.empty() ? root : id;
+    best.duplicate_of = root.empty() ? id : root;
     best.score = sim;
     char buf[256];
     std::snprintf(buf, sizeof buf, "text 3-gram Jaccard %.3f with %s; submitter: %s", sim, id.c_str(),
@@ -157,7 +169,8 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
   return best;
 }
 
-void DuplicateDetector::record(sql::Db& db, int64_t suggestion_rowid, const DedupInput& in) {
+void DuplicateDetector::record(sql::Db& db, int64_t suggestion_rowid, const DedupInput& in,
+                               const std::string& suggestion_id, const std::string& root_id) {
   prepare(db);
   insert_->bind(1, suggestion_rowid)
       .bind(2, in.event_time_ms / 60000)
@@ -165,6 +178,8 @@ void DuplicateDetector::record(sql::Db& db, int64_t suggestion_rowid, const Dedu
       .bind(4, in.match_text)
       .bind(5, join(in.identities))
       .bind(6, join(in.places))
+      .bind(7, suggestion_id)
+      .bind(8, root_id)
       .run();
   if (in.match_text.empty()) return;
   index_.insert(static_cast<uint64_t>(suggestion_rowid), in.event_time_ms, in.bands, identity_tag(in.identities));

@@ -60,8 +60,10 @@ class DuplicateDetector {
   void load(sql::Db& db);
   // Within the writer's transaction, before the suggestion row is written.
   DedupDecision decide(sql::Db& db, const DedupInput& in);
-  // Within the same transaction, after the suggestion row is written.
-  void record(sql::Db& db, int64_t suggestion_rowid, const DedupInput& in);
+  // Within the same transaction, after the suggestion row is written; `root_id` is the
+  // suggestion itself, or the original it was linked to as a duplicate.
+  void record(sql::Db& db, int64_t suggestion_rowid, const DedupInput& in, const std::string& suggestion_id,
+              const std::string& root_id);
   // A transaction failed: the in-memory index may hold entries that were rolled back.
   void invalidate() { stale_ = true; }
   bool stale() const { return stale_; }
@@ -76,7 +78,7 @@ class DuplicateDetector {
   size_t inserts_since_expiry_ = 0;
   bool stale_ = true;
   sql::Db* prepared_for_ = nullptr;
-  std::unique_ptr<sql::Stmt> fetch_, insert_;
+  std::unique_ptr<sql::Stmt> fetch_, fetch_suggestion_, insert_;
 };
 
 }  // namespace minyi

@@ -5,6 +5,7 @@ people it is not; decisions survive restarts and kill -9."""
 import json
 import os
 import re
+import sqlite3
 import tempfile
 import unittest
 
@@ -118,6 +119,9 @@ class DuplicatesTest(unittest.TestCase):
                                     {"by": "王科长", "reason": "different building, checked by phone"})
         self.assertEqual((status, body["action"]), (200, "unlink_duplicate"))
         self.assertEqual(self.d.query("SELECT status, duplicate_of FROM suggestions WHERE id=?", b), [("new", None)])
+        # b stands on its own now: a later resend links to b, the newest original.
+        d = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        self.assertEqual(self.doc(d)["dedup"]["duplicate_of"], b)
         status, _ = self.d.admin("POST", f"/v1/admin/suggestions/{c}/uncluster", {"by": "王科长", "reason": "other issue"})
         self.assertEqual(status, 200)
         self.assertEqual(self.d.query("SELECT cluster_id FROM suggestions WHERE id=?", c), [(None,)])
@@ -136,7 +140,7 @@ class DuplicatesTest(unittest.TestCase):
         status, metrics = self.d.admin("GET", "/metrics")
         self.assertEqual(status, 200)
         self.assertRegex(metrics, r"minyi_events_last_seq \d+")
-        self.assertIn('minyi_plugin_counter{instance="portal",name="accepted"} 3', metrics)
+        self.assertIn('minyi_plugin_counter{instance="portal",name="accepted"} 4', metrics)
 
     def test_decisions_and_index_survive_restart_and_kill9(self):
         ids = [self.d.post({"content": f"{TEXT}（第{i}号楼）", "submitter": {"phone": "13800138000"}})[2]["id"]
@@ -159,6 +163,19 @@ class DuplicatesTest(unittest.TestCase):
         self.assertEqual(self.d.terminate(), 0)
         self.d.start()
         self.assertEqual(index_size(self.d.log()), 6)
+
+    def test_signatures_from_an_older_journal_are_still_verified(self):
+        # Journals before schema version 4 stored signatures without the suggestion's id
+        # and root; those rows are read through the suggestions table.
+        a = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        b = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        self.assertEqual(self.d.terminate(), 0)
+        with sqlite3.connect(os.path.join(self.d.state, "journal.db")) as db:
+            db.execute("UPDATE dedup_signatures SET suggestion_id=NULL, root_id=NULL")
+        self.d.start()
+        c = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        self.assertEqual(self.doc(b)["dedup"]["duplicate_of"], a)
+        self.assertEqual(self.doc(c)["dedup"]["duplicate_of"], a, "b's root, read from the suggestions table")
 
 
 if __name__ == "__main__":
