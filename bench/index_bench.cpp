@@ -4,8 +4,11 @@
 //                          per suggestion and the slowest single insert (a table growing).
 //   BM_LookupInsert        candidates + insert per suggestion against the full index, as
 //                          the journal writer does; p50/p99/p99.9 of single operations.
-//   BM_StartupLoad         start-up: the stored signatures read from a SQLite file into a
-//                          fresh index (one iteration = one start-up).
+//   BM_StartupLoad         the stored band keys read from a SQLite file into a fresh index.
+//   BM_DetectorStartup     minyid's own start-up path (DuplicateDetector::load) over the
+//                          journal's tables (schema version 5): dedup_index beside
+//                          dedup_signatures rows holding ~1 KB of matching text each
+//                          (one iteration = one start-up).
 #include <benchmark/benchmark.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -21,7 +24,9 @@
 #include <string>
 #include <vector>
 
+#include "dedup/detector.hpp"
 #include "dedup/lsh_index.hpp"
+#include "journal/sqlite.hpp"
 
 namespace {
 
@@ -186,6 +191,63 @@ void BM_StartupLoad(benchmark::State& state) {
   state.counters["bytes_per_suggestion"] = per_suggestion;
 }
 BENCHMARK(BM_StartupLoad)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+void BM_DetectorStartup(benchmark::State& state) {
+  const Corpus& c = corpus();
+  auto dir = std::filesystem::temp_directory_path() / ("minyi-detector-bench-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "journal.db").string();
+  {
+    // The journal's dedup tables (schema version 5).
+    minyi::sql::Db db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    db.exec("PRAGMA journal_mode=WAL");
+    db.exec(
+        "CREATE TABLE dedup_signatures (suggestion_rowid INTEGER PRIMARY KEY, event_minutes INTEGER NOT NULL, "
+        "bands BLOB NOT NULL, match_text TEXT NOT NULL, identities TEXT NOT NULL, places TEXT NOT NULL DEFAULT '', "
+        "suggestion_id TEXT, root_id TEXT);"
+        "CREATE TABLE dedup_index (suggestion_rowid INTEGER PRIMARY KEY, event_minutes INTEGER NOT NULL, "
+        "bands BLOB NOT NULL, identity_tag INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX dedup_index_time ON dedup_index(event_minutes);"
+        // read only for rows older than schema version 4 (none here)
+        "CREATE TABLE suggestions (rowid INTEGER PRIMARY KEY, id TEXT, status TEXT, duplicate_of TEXT);");
+    db.exec("BEGIN");
+    minyi::sql::Stmt sig(db.get(), "INSERT INTO dedup_signatures VALUES(?1,?2,X'',?3,?4,?5,?6,?7)");
+    minyi::sql::Stmt idx(db.get(), "INSERT INTO dedup_index VALUES(?1,?2,?3,?4)");
+    std::string text;
+    for (int i = 0; i < 110; ++i) text += "小区门口道路积水";  // ~330 characters, 990 bytes
+    char id[40];
+    for (size_t i = 0; i < c.keys.size(); ++i) {
+      std::snprintf(id, sizeof id, "0190%04zx-0000-7000-8000-%012zx", i >> 32, i);
+      sig.bind(1, static_cast<int64_t>(i + 1))
+          .bind(2, c.time_of(i) / 60000)
+          .bind(3, text)
+          .bind(4, "phone:hmac-sha256:" + std::to_string(1000000007ULL * (i + 1)))
+          .bind(5, "幸福小区")
+          .bind(6, id)
+          .bind(7, id)
+          .run();
+      idx.bind(1, static_cast<int64_t>(i + 1))
+          .bind(2, c.time_of(i) / 60000)
+          .bind_blob(3, std::string_view(reinterpret_cast<const char*>(c.keys[i].data()), sizeof c.keys[i]))
+          .bind(4, static_cast<int64_t>(1u << (i % 32)))
+          .run();
+    }
+    db.exec("COMMIT");
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+  minyi::DedupOptions opts;
+  opts.duplicate_window_ms = kWindow;
+  size_t loaded = 0;
+  for (auto _ : state) {
+    minyi::sql::Db db(path, SQLITE_OPEN_READWRITE);
+    minyi::DuplicateDetector detector(opts);
+    detector.load(db);
+    loaded = detector.size();
+  }
+  std::filesystem::remove_all(dir);
+  state.counters["suggestions"] = static_cast<double>(loaded);
+}
+BENCHMARK(BM_DetectorStartup)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 }  // namespace
 

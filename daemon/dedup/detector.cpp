@@ -73,35 +73,37 @@ void DuplicateDetector::prepare(sql::Db& db) {
   fetch_suggestion_ = std::make_unique<sql::Stmt>(
       db.get(), "SELECT id, CASE WHEN status='duplicate' AND duplicate_of IS NOT NULL THEN duplicate_of ELSE id END "
                 "FROM suggestions WHERE rowid = ?1");
+  // The band keys live in dedup_index only (dedup_signatures.bands is left empty).
   insert_ = std::make_unique<sql::Stmt>(db.get(),
                                         "INSERT INTO dedup_signatures(suggestion_rowid, event_minutes, bands, "
                                         "match_text, identities, places, suggestion_id, root_id) "
-                                        "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
+                                        "VALUES(?1,?2,X'',?3,?4,?5,?6,?7)");
+  insert_index_ = std::make_unique<sql::Stmt>(
+      db.get(), "INSERT INTO dedup_index(suggestion_rowid, event_minutes, bands, identity_tag) VALUES(?1,?2,?3,?4)");
   prepared_for_ = &db;
 }
 
 void DuplicateDetector::load(sql::Db& db) {
   prepare(db);
   index_ = LshIndex();
-  sql::Stmt newest(db.get(), "SELECT COALESCE(MAX(event_minutes), 0), COUNT(*) FROM dedup_signatures");
+  sql::Stmt newest(db.get(), "SELECT COALESCE(MAX(event_minutes), 0) FROM dedup_index");
   newest.step();
   watermark_ms_ = newest.col_int(0) * 60000;
   int64_t from = (watermark_ms_ - opts_.duplicate_window_ms) / 60000;
-  sql::Stmt count(db.get(), "SELECT COUNT(*) FROM dedup_signatures WHERE event_minutes >= ?1");
+  sql::Stmt count(db.get(), "SELECT COUNT(*) FROM dedup_index WHERE event_minutes >= ?1");
   count.bind(1, from);
   count.step();
   index_.reserve(static_cast<size_t>(count.col_int(0)) + 1024);
   sql::Stmt all(db.get(),
-                "SELECT suggestion_rowid, event_minutes, bands, identities FROM dedup_signatures "
-                "WHERE event_minutes >= ?1");
+                "SELECT suggestion_rowid, event_minutes, bands, identity_tag FROM dedup_index WHERE event_minutes >= ?1");
   all.bind(1, from);
   while (all.step()) {
-    std::string blob = all.col_text(2);
+    std::string_view blob = all.col_view(2);
     LshIndex::Keys keys{};
     if (blob.size() != sizeof keys) continue;
     std::memcpy(keys.data(), blob.data(), sizeof keys);
     index_.insert(static_cast<uint64_t>(all.col_int(0)), all.col_int(1) * 60000, keys,
-                  identity_tag(split(all.col_text(3))));
+                  static_cast<uint32_t>(all.col_int(3)));
   }
   stale_ = false;
   inserts_since_expiry_ = 0;
@@ -174,15 +176,20 @@ void DuplicateDetector::record(sql::Db& db, int64_t suggestion_rowid, const Dedu
   prepare(db);
   insert_->bind(1, suggestion_rowid)
       .bind(2, in.event_time_ms / 60000)
-      .bind_blob(3, std::string_view(reinterpret_cast<const char*>(in.bands.data()), sizeof in.bands))
-      .bind(4, in.match_text)
-      .bind(5, join(in.identities))
-      .bind(6, join(in.places))
-      .bind(7, suggestion_id)
-      .bind(8, root_id)
+      .bind(3, in.match_text)
+      .bind(4, join(in.identities))
+      .bind(5, join(in.places))
+      .bind(6, suggestion_id)
+      .bind(7, root_id)
       .run();
-  if (in.match_text.empty()) return;
-  index_.insert(static_cast<uint64_t>(suggestion_rowid), in.event_time_ms, in.bands, identity_tag(in.identities));
+  if (in.match_text.empty()) return;  // nothing to compare: never a candidate
+  const uint32_t tag = identity_tag(in.identities);
+  insert_index_->bind(1, suggestion_rowid)
+      .bind(2, in.event_time_ms / 60000)
+      .bind_blob(3, std::string_view(reinterpret_cast<const char*>(in.bands.data()), sizeof in.bands))
+      .bind(4, static_cast<int64_t>(tag))
+      .run();
+  index_.insert(static_cast<uint64_t>(suggestion_rowid), in.event_time_ms, in.bands, tag);
   watermark_ms_ = std::max(watermark_ms_, in.event_time_ms);
   if (++inserts_since_expiry_ >= 50'000) {
     index_.expire_before(watermark_ms_ - opts_.duplicate_window_ms - 60000);

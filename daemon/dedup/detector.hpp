@@ -78,7 +78,7 @@ class DuplicateDetector {
   size_t inserts_since_expiry_ = 0;
   bool stale_ = true;
   sql::Db* prepared_for_ = nullptr;
-  std::unique_ptr<sql::Stmt> fetch_, fetch_suggestion_, insert_;
+  std::unique_ptr<sql::Stmt> fetch_, fetch_suggestion_, insert_, insert_index_;
 };
 
 }  // namespace minyi

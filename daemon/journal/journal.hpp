@@ -93,7 +93,7 @@ class JournalReader {
 
 class Journal {
  public:
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   // Opens (creating if needed), migrates and starts the writer thread.
   explicit Journal(JournalOptions opts);

@@ -39,6 +39,12 @@ class Stmt {
   int64_t col_int(int i) const { return sqlite3_column_int64(s_, i); }
   bool col_null(int i) const { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
   std::string col_text(int i) const;
+  // The column's bytes, valid until the next step/reset (no copy).
+  std::string_view col_view(int i) const {
+    const void* p = sqlite3_column_blob(s_, i);
+    return p ? std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s_, i)))
+             : std::string_view();
+  }
 
  private:
   sqlite3* db_;

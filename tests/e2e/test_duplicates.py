@@ -164,19 +164,34 @@ class DuplicatesTest(unittest.TestCase):
         self.d.start()
         self.assertEqual(index_size(self.d.log()), 6)
 
-    def test_signatures_from_an_older_journal_are_still_verified(self):
-        # Journals before schema version 4 stored signatures without the suggestion's id
-        # and root; those rows are read through the suggestions table.
+    def test_a_journal_from_schema_version_3_is_upgraded_in_place(self):
+        # Version 3 kept the band keys in dedup_signatures and its signatures did not name
+        # their suggestion; versions 4 and 5 add the names and the narrow dedup_index.
         a = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
         b = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
         self.assertEqual(self.d.terminate(), 0)
         with sqlite3.connect(os.path.join(self.d.state, "journal.db")) as db:
-            db.execute("UPDATE dedup_signatures SET suggestion_id=NULL, root_id=NULL")
+            db.executescript("""
+                UPDATE dedup_signatures SET bands = (SELECT bands FROM dedup_index i
+                                                     WHERE i.suggestion_rowid = dedup_signatures.suggestion_rowid);
+                DROP TABLE dedup_index;
+                ALTER TABLE dedup_signatures DROP COLUMN suggestion_id;
+                ALTER TABLE dedup_signatures DROP COLUMN root_id;
+                CREATE INDEX dedup_signatures_time ON dedup_signatures(event_minutes);
+                DELETE FROM schema_version WHERE version > 3;
+            """)
         self.d.start()
+        self.assertIn("duplicate index holds 2 suggestion", self.d.log())
+        self.assertEqual(self.d.query("SELECT MAX(version) FROM schema_version"), [(5,)])
         c = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
         self.assertEqual(self.doc(b)["dedup"]["duplicate_of"], a)
         self.assertEqual(self.doc(c)["dedup"]["duplicate_of"], a, "b's root, read from the suggestions table")
-
+        # A new text from another person after the upgrade is new, and the index grows.
+        self.assertEqual(self.doc(self.d.post({"content": TEXT, "submitter": {"phone": "13900139000"}})[2]["id"])
+                         ["dedup"]["status"], "new")
+        self.assertEqual(self.d.terminate(), 0)
+        self.d.start()
+        self.assertIn("duplicate index holds 4 suggestion", self.d.log())
 
 if __name__ == "__main__":
     unittest.main()
