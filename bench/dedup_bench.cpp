@@ -44,7 +44,8 @@ void BM_NormalizeAndSign(benchmark::State& state) {
   minyi::normalize_for_matching("预热");
   size_t i = 0;
   for (auto _ : state) {
-    auto sig = minyi::minhash_of(minyi::shingle_hashes_unsorted(minyi::normalize_for_matching(msgs[i++ % msgs.size()])));
+    auto sig =
+        minyi::minhash_of(minyi::shingle_hashes_unsorted(minyi::normalize_for_matching(msgs[i++ % msgs.size()])));
     benchmark::DoNotOptimize(minyi::band_keys(sig));
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));

@@ -209,9 +209,12 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
       }
     }
   }
-  auto before = [](const Ranked& a, const Ranked& b) { return a.count != b.count ? a.count > b.count : a.first < b.first; };
+  auto before = [](const Ranked& a, const Ranked& b) {
+    return a.count != b.count ? a.count > b.count : a.first < b.first;
+  };
   const size_t keep = std::min(ranked.size(), kMaxKeywords);
-  if (ranked.size() > keep) std::nth_element(ranked.begin(), ranked.begin() + static_cast<long>(keep), ranked.end(), before);
+  if (ranked.size() > keep)
+    std::nth_element(ranked.begin(), ranked.begin() + static_cast<long>(keep), ranked.end(), before);
   std::sort(ranked.begin(), ranked.begin() + static_cast<long>(keep), before);
   for (size_t i = 0; i < keep; ++i) {
     char32_t w[2] = {static_cast<char32_t>(ranked[i].word >> 32), static_cast<char32_t>(ranked[i].word & 0xFFFFFFFF)};
@@ -354,7 +357,8 @@ std::vector<std::string> ClusterIndex::top(const Counts& counts, size_t n) {
   // Highest count first; equal counts in string order.
   std::vector<uint32_t> order(counts.size());
   for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return counts[a].second > counts[b].second; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return counts[a].second > counts[b].second; });
   std::vector<std::string> out;
   for (size_t i = 0; i < order.size() && i < n; ++i) out.push_back(counts[order[i]].first);
   return out;
@@ -432,8 +436,10 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
   c.size += 1;
   c.first_ms = std::min(c.first_ms, t);
   c.last_ms = std::max(c.last_ms, t);
-  for (size_t i = 0; i < f.keywords.size(); ++i) add(c.keywords, f.keywords[i], static_cast<int>(f.keywords.size() - i));
-  for (size_t i = 0; i < f.problems.size(); ++i) add(c.problems, f.problems[i], static_cast<int>(f.problems.size() - i));
+  for (size_t i = 0; i < f.keywords.size(); ++i)
+    add(c.keywords, f.keywords[i], static_cast<int>(f.keywords.size() - i));
+  for (size_t i = 0; i < f.problems.size(); ++i)
+    add(c.problems, f.problems[i], static_cast<int>(f.problems.size() - i));
   c.refresh();
   std::string kws;
   kws.reserve(12 * (c.keywords.size() + c.problems.size()));

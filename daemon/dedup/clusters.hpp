@@ -71,7 +71,8 @@ class ClusterIndex {
     int64_t size = 0, first_ms = 0, last_ms = 0;
     Counts keywords;  // pruned to the strongest kKeepKeywords
     Counts problems;
-    std::vector<uint64_t> top_words = {}, top_problems = {};  // cached, as sorted word ids: what reports are compared with
+    std::vector<uint64_t> top_words = {},
+                          top_problems = {};  // cached, as sorted word ids: what reports are compared with
     void refresh();
   };
   static std::vector<std::string> top(const Counts& counts, size_t n);

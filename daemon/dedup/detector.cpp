@@ -71,8 +71,9 @@ void DuplicateDetector::prepare(sql::Db& db) {
                                        "FROM dedup_signatures WHERE suggestion_rowid = ?1");
   // Signatures from before schema version 4 do not name their suggestion.
   fetch_suggestion_ = std::make_unique<sql::Stmt>(
-      db.get(), "SELECT id, CASE WHEN status='duplicate' AND duplicate_of IS NOT NULL THEN duplicate_of ELSE id END "
-                "FROM suggestions WHERE rowid = ?1");
+      db.get(),
+      "SELECT id, CASE WHEN status='duplicate' AND duplicate_of IS NOT NULL THEN duplicate_of ELSE id END "
+      "FROM suggestions WHERE rowid = ?1");
   // The band keys live in dedup_index only (dedup_signatures.bands is left empty).
   insert_ = std::make_unique<sql::Stmt>(db.get(),
                                         "INSERT INTO dedup_signatures(suggestion_rowid, event_minutes, bands, "
@@ -94,8 +95,9 @@ void DuplicateDetector::load(sql::Db& db) {
   count.bind(1, from);
   count.step();
   index_.reserve(static_cast<size_t>(count.col_int(0)) + 1024);
-  sql::Stmt all(db.get(),
-                "SELECT suggestion_rowid, event_minutes, bands, identity_tag FROM dedup_index WHERE event_minutes >= ?1");
+  sql::Stmt all(
+      db.get(),
+      "SELECT suggestion_rowid, event_minutes, bands, identity_tag FROM dedup_index WHERE event_minutes >= ?1");
   all.bind(1, from);
   while (all.step()) {
     std::string_view blob = all.col_view(2);

@@ -40,17 +40,14 @@ void LshIndex::rehash(Table& t, size_t capacity) {
 namespace {
 // Band b's table grows when its load passes 78 % + b·0.5 % (78–85.5 %): the bands fill at
 // the same pace, so without the stagger one insert would rehash all of them at once.
-bool over_load(size_t used, size_t size, int band) {
-  return used * 1000 > size * static_cast<size_t>(780 + 5 * band);
-}
+bool over_load(size_t used, size_t size, int band) { return used * 1000 > size * static_cast<size_t>(780 + 5 * band); }
 }  // namespace
 
 uint32_t* LshIndex::find_head(int band, uint32_t key, bool create) {
   // Grow by 30 %: linear probing with a well-mixed key stays short below 86 % load, and
   // small steps keep the average load (and so memory per entry) high.
   Table& t = tables_[band];
-  if (t.slots.empty() || (create && over_load(t.used + 1, t.slots.size(), band)))
-    rehash(t, t.slots.size() * 13 / 10);
+  if (t.slots.empty() || (create && over_load(t.used + 1, t.slots.size(), band))) rehash(t, t.slots.size() * 13 / 10);
   const size_t size = t.slots.size();
   for (size_t i = home(key, size);; i = i + 1 == size ? 0 : i + 1) {
     Slot& s = t.slots[i];

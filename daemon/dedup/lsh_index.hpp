@@ -64,7 +64,7 @@ class LshIndex {
   const Entry& entry(uint32_t e) const { return pages_[e >> kPageBits][e & ((1u << kPageBits) - 1)]; }
 
   std::vector<std::unique_ptr<Entry[]>> pages_;
-  uint32_t entries_ = 0;         // entries ever allocated (live + free)
+  uint32_t entries_ = 0;        // entries ever allocated (live + free)
   std::vector<uint32_t> free_;  // entries to reuse
   std::array<Table, kBands> tables_;
   size_t live_ = 0;

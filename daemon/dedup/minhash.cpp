@@ -64,33 +64,34 @@ std::vector<uint64_t> shingle_hashes(std::string_view normalized) {
 
 namespace {
 
-// values[i] = min over the shingles x of the high 32 bits of a[i]·x + b[i]. Written so the
-// compiler vectorizes the inner loop; with AVX-512DQ (one 64-bit multiply per lane) it runs
-// several times faster, so that variant is compiled too and chosen at run time. Integer
-// arithmetic: both give the same values.
-#define MINYI_MINHASH_BODY                                                            \
-  for (size_t k = 0; k < n; ++k) {                                                    \
-    const uint64_t x = xs[k];                                                         \
-    for (int i = 0; i < kMinHashSize; ++i) {                                          \
-      const auto v = static_cast<uint32_t>((a[i] * x + b[i]) >> 32);                  \
-      values[i] = values[i] < v ? values[i] : v;                                      \
-    }                                                                                 \
+// values[i] = min over the shingles x of the high 32 bits of a[i]·x + b[i], in a generic
+// and an AVX-512 variant chosen at run time. Integer arithmetic: both give the same values.
+// Written so the compiler vectorizes the inner loop; inlined into each variant below, it
+// is compiled once per instruction set.
+[[gnu::always_inline]] inline void minhash_update_body(uint32_t* __restrict values, const uint64_t* __restrict a,
+                                                       const uint64_t* __restrict b, const uint64_t* __restrict xs,
+                                                       size_t n) {
+  for (size_t k = 0; k < n; ++k) {
+    const uint64_t x = xs[k];
+    for (int i = 0; i < kMinHashSize; ++i) {
+      const auto v = static_cast<uint32_t>((a[i] * x + b[i]) >> 32);
+      values[i] = values[i] < v ? values[i] : v;
+    }
   }
+}
 
-void minhash_update_generic(uint32_t* __restrict values, const uint64_t* __restrict a, const uint64_t* __restrict b,
-                            const uint64_t* __restrict xs, size_t n) {
-  MINYI_MINHASH_BODY
+void minhash_update_generic(uint32_t* values, const uint64_t* a, const uint64_t* b, const uint64_t* xs, size_t n) {
+  minhash_update_body(values, a, b, xs, n);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx512f,avx512dq"))) void minhash_update_avx512(uint32_t* __restrict values,
-                                                                       const uint64_t* __restrict a,
-                                                                       const uint64_t* __restrict b,
-                                                                       const uint64_t* __restrict xs, size_t n) {
-  MINYI_MINHASH_BODY
+// With AVX-512DQ (one 64-bit multiply per lane) the loop runs several times faster.
+__attribute__((target("avx512f,avx512dq"))) void minhash_update_avx512(uint32_t* values, const uint64_t* a,
+                                                                       const uint64_t* b, const uint64_t* xs,
+                                                                       size_t n) {
+  minhash_update_body(values, a, b, xs, n);
 }
 #endif
-#undef MINYI_MINHASH_BODY
 
 using UpdateFn = void (*)(uint32_t*, const uint64_t*, const uint64_t*, const uint64_t*, size_t);
 UpdateFn pick_update() {
@@ -104,12 +105,19 @@ const UpdateFn kUpdate = pick_update();
 
 }  // namespace
 
-MinHash minhash_of(const std::vector<uint64_t>& shingles) {
+namespace {
+MinHash minhash_with(UpdateFn update, const std::vector<uint64_t>& shingles) {
   MinHash m;
   m.values.fill(std::numeric_limits<uint32_t>::max());
   m.shingles = static_cast<uint32_t>(shingles.size());
-  kUpdate(m.values.data(), kPerm.a.data(), kPerm.b.data(), shingles.data(), shingles.size());
+  update(m.values.data(), kPerm.a.data(), kPerm.b.data(), shingles.data(), shingles.size());
   return m;
+}
+}  // namespace
+
+MinHash minhash_of(const std::vector<uint64_t>& shingles) { return minhash_with(kUpdate, shingles); }
+MinHash minhash_of_portable(const std::vector<uint64_t>& shingles) {
+  return minhash_with(minhash_update_generic, shingles);
 }
 
 double estimated_jaccard(const MinHash& a, const MinHash& b) {

@@ -27,8 +27,10 @@ struct MinHash {
   uint32_t shingles = 0;  // shingles hashed (0: empty text)
 };
 
-// Repeats in `shingles` do not change the values.
+// Repeats in `shingles` do not change the values. Vectorized where the CPU allows.
 MinHash minhash_of(const std::vector<uint64_t>& shingles);
+// The same values from the plain code path, whatever the CPU (for tests).
+MinHash minhash_of_portable(const std::vector<uint64_t>& shingles);
 // Fraction of equal positions: an unbiased estimate of the Jaccard similarity.
 double estimated_jaccard(const MinHash& a, const MinHash& b);
 // Exact Jaccard similarity of two sorted shingle sets.

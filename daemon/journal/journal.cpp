@@ -609,8 +609,9 @@ std::string Journal::unlink_duplicate(const std::string& id, const std::string& 
   c.apply = [&](sql::Db& db, SuggestionState& state, std::string& previous) -> std::string {
     if (state.status != "duplicate") return "suggestion " + id + " is not a duplicate";
     sql::Stmt(db.get(), "UPDATE suggestions SET status='new', duplicate_of=NULL WHERE id=?1").bind(1, id).run();
-    sql::Stmt(db.get(),
-              "UPDATE dedup_signatures SET root_id=?1 WHERE suggestion_rowid=(SELECT rowid FROM suggestions WHERE id=?1)")
+    sql::Stmt(
+        db.get(),
+        "UPDATE dedup_signatures SET root_id=?1 WHERE suggestion_rowid=(SELECT rowid FROM suggestions WHERE id=?1)")
         .bind(1, id)
         .run();
     previous = "duplicate_of " + state.duplicate_of;

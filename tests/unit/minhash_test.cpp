@@ -86,6 +86,7 @@ TEST(MinHash, ValuesFollowTheDocumentedPermutationsOnEveryCodePath) {
       for (int i = 0; i < kMinHashSize; ++i)
         expected[i] = std::min(expected[i], static_cast<uint32_t>((a[i] * x + b[i]) >> 32));
     EXPECT_EQ(minhash_of(shingles).values, expected) << text.substr(0, 30);
+    EXPECT_EQ(minhash_of_portable(shingles).values, expected) << text.substr(0, 30);
     // Sorting and removing repeats changes nothing.
     auto set = shingles;
     sort_unique(set);

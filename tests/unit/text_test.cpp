@@ -1,4 +1,6 @@
 // Matching normalization and charset detection/decoding.
+#include "core/text.hpp"
+
 #include <gtest/gtest.h>
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
@@ -10,7 +12,6 @@
 #include <sstream>
 
 #include "text/charset.hpp"
-#include "core/text.hpp"
 #include "text/normalize.hpp"
 
 namespace minyi {
@@ -65,13 +66,20 @@ std::string reference_match_text(const std::string& utf8, bool keep_separators) 
 TEST(MatchText, SplitNormalizationEqualsWholeTextNormalization) {
   std::vector<std::string> texts = {
       "Cafe\u0301 cafe\xCC\x81 Ame\xCC\x81lie",  // e + combining acute after ASCII
-      "e\xCC\x81\xCC\xA3X", "\xCC\x81leading mark", "漢\xCC\x81字",  // marks after Han; a leading mark
-      "ＡＢＣ１２３ﬁ ℌ ① ㍿ ﾊﾟ ｶﾞ", "한국어 ᄀ\xE1\x85\xA1 조합",  // compatibility, half-width kana, jamo
-      "Straße ΣΑΣ İstanbul", "x\xE2\x80\x8By\xC2\xADz",  // case folding, default ignorables
-      "國家\t\n噪音\x01", "𠀀𪚥 emoji 😀 end", "",
+      "e\xCC\x81\xCC\xA3X",
+      "\xCC\x81leading mark",
+      "漢\xCC\x81字",  // marks after Han; a leading mark
+      "ＡＢＣ１２３ﬁ ℌ ① ㍿ ﾊﾟ ｶﾞ",
+      "한국어 ᄀ\xE1\x85\xA1 조합",  // compatibility, half-width kana, jamo
+      "Straße ΣΑΣ İstanbul",
+      "x\xE2\x80\x8By\xC2\xADz",  // case folding, default ignorables
+      "國家\t\n噪音\x01",
+      "𠀀𪚥 emoji 😀 end",
+      "",
   };
   int files = 0;
-  for (const char* name : {"/data/teddy2020c/stream_all_attachments.csv", "/data/teddy2020c/attach3_hot_messages.csv"}) {
+  for (const char* name :
+       {"/data/teddy2020c/stream_all_attachments.csv", "/data/teddy2020c/attach3_hot_messages.csv"}) {
     std::ifstream in(std::string(MINYI_SHARED_DIR) + name);
     if (!in) continue;
     ++files;
