@@ -215,7 +215,7 @@ void BM_DetectorStartup(benchmark::State& state) {
     minyi::sql::Stmt idx(db.get(), "INSERT INTO dedup_index VALUES(?1,?2,?3,?4)");
     std::string text;
     for (int i = 0; i < 110; ++i) text += "小区门口道路积水";  // ~330 characters, 990 bytes
-    char id[40];
+    char id[48];
     for (size_t i = 0; i < c.keys.size(); ++i) {
       std::snprintf(id, sizeof id, "0190%04zx-0000-7000-8000-%012zx", i >> 32, i);
       sig.bind(1, static_cast<int64_t>(i + 1))
