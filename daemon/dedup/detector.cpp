@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstring>
 
@@ -91,22 +92,44 @@ void DuplicateDetector::load(sql::Db& db) {
   newest.step();
   watermark_ms_ = newest.col_int(0) * 60000;
   int64_t from = (watermark_ms_ - opts_.duplicate_window_ms) / 60000;
-  sql::Stmt count(db.get(), "SELECT COUNT(*) FROM dedup_index WHERE event_minutes >= ?1");
+  sql::Stmt count(db.get(),
+                  "SELECT COUNT(*), (SELECT COUNT(*) FROM dedup_index) FROM dedup_index WHERE event_minutes >= ?1");
   count.bind(1, from);
   count.step();
-  index_.reserve(static_cast<size_t>(count.col_int(0)) + 1024);
-  sql::Stmt all(
-      db.get(),
-      "SELECT suggestion_rowid, event_minutes, bands, identity_tag FROM dedup_index WHERE event_minutes >= ?1");
-  all.bind(1, from);
+  const int64_t in_window = count.col_int(0), total = count.col_int(1);
+  index_.reserve(static_cast<size_t>(in_window) + 1024);
+  // Most rows in the window: one pass over the table beats a lookup per row through the
+  // time index.
+  const bool scan = in_window * 2 > total;
+  sql::Stmt all(db.get(), scan ? "SELECT suggestion_rowid, event_minutes, bands, identity_tag FROM dedup_index"
+                               : "SELECT suggestion_rowid, event_minutes, bands, identity_tag FROM dedup_index "
+                                 "WHERE event_minutes >= ?1");
+  if (!scan) all.bind(1, from);
+  // Rows wait in a small ring while the slots they will go to are prefetched.
+  struct Row {
+    uint64_t id;
+    int64_t minutes;
+    LshIndex::Keys keys;
+    uint32_t tag;
+  };
+  constexpr size_t kAhead = 16;
+  std::array<Row, kAhead> ring{};
+  size_t read = 0;
+  auto insert = [&](const Row& r) { index_.insert(r.id, r.minutes * 60000, r.keys, r.tag); };
   while (all.step()) {
     std::string_view blob = all.col_view(2);
-    LshIndex::Keys keys{};
-    if (blob.size() != sizeof keys) continue;
-    std::memcpy(keys.data(), blob.data(), sizeof keys);
-    index_.insert(static_cast<uint64_t>(all.col_int(0)), all.col_int(1) * 60000, keys,
-                  static_cast<uint32_t>(all.col_int(3)));
+    const int64_t minutes = all.col_int(1);
+    if (blob.size() != sizeof(LshIndex::Keys) || minutes < from) continue;
+    Row& slot = ring[read % kAhead];
+    if (read >= kAhead) insert(slot);
+    slot.id = static_cast<uint64_t>(all.col_int(0));
+    slot.minutes = minutes;
+    std::memcpy(slot.keys.data(), blob.data(), sizeof slot.keys);
+    slot.tag = static_cast<uint32_t>(all.col_int(3));
+    index_.prefetch(slot.keys);
+    ++read;
   }
+  for (size_t i = read > kAhead ? read - kAhead : 0; i < read; ++i) insert(ring[i % kAhead]);
   stale_ = false;
   inserts_since_expiry_ = 0;
 }

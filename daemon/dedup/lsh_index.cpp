@@ -73,6 +73,13 @@ const uint32_t* LshIndex::find_head(int band, uint32_t key) const {
   }
 }
 
+void LshIndex::prefetch(const Keys& keys) const {
+  for (int b = 0; b < kBands; ++b) {
+    const Table& t = tables_[b];
+    if (!t.slots.empty()) __builtin_prefetch(&t.slots[home(keys[b], t.slots.size())], 1);
+  }
+}
+
 void LshIndex::reserve(size_t n) {
   for (auto& t : tables_)
     if (t.slots.size() * 4 < n * 5) rehash(t, n * 5 / 4 + 1);  // 80 % load when full

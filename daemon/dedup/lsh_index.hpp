@@ -32,6 +32,9 @@ class LshIndex {
   // out (the caller's "certainly not the same" test).
   std::vector<uint64_t> candidates(const Keys& keys, int64_t time_ms, int64_t window_ms, size_t limit = 32,
                                    size_t max_chain = 256, uint32_t tag = 0) const;
+  // Asks the CPU to fetch the table slots an insert of `keys` will touch: a bulk load that
+  // calls it some entries ahead of each insert overlaps the cache misses.
+  void prefetch(const Keys& keys) const;
   // Drops entries whose event time is before `time_ms` (O(n): run it now and then).
   void expire_before(int64_t time_ms);
 

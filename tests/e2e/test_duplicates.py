@@ -9,6 +9,7 @@ import sqlite3
 import tempfile
 import unittest
 
+import harness
 from harness import Minyid, wait_until
 
 TEXT = "幸福小区南门外的工地每天晚上施工到凌晨两点，噪音非常大，严重影响居民休息，请有关部门尽快处理。"
@@ -192,6 +193,34 @@ class DuplicatesTest(unittest.TestCase):
         self.assertEqual(self.d.terminate(), 0)
         self.d.start()
         self.assertIn("duplicate index holds 4 suggestion", self.d.log())
+
+class WindowTest(unittest.TestCase):
+    def test_start_up_loads_only_signatures_inside_the_window(self):
+        tmp = tempfile.mkdtemp(prefix="minyi-dup-window-")
+        cfg = {"minyi": {"state_dir": os.path.join(tmp, "var"), "plugin_path": [harness.BUILD_PLUGINS],
+                         "public": {"listen": "127.0.0.1:0"}, "log": {"level": "info"}},
+               "dedup": {"duplicate_window": "2d"},
+               "channels": [{"name": "portal", "plugin": "web"}], "sinks": []}
+        d = Minyid(tmp=tmp, config_text=json.dumps(cfg, ensure_ascii=False)).start()
+        try:
+            old = [d.post({"content": f"{TEXT}（{i}号楼）", "submitter": {"phone": "13800138000"},
+                           "submitted_at": f"2020-03-0{i + 1}T10:00:00+08:00"})[2]["id"] for i in range(3)]
+            recent = d.post({"content": "公交站台破损，雨天没有遮挡，老人孩子等车很不方便，建议增设候车亭。",
+                             "submitter": {"phone": "13800138000"}})[2]["id"]
+            self.assertEqual(d.terminate(), 0)
+            d.start()
+            # Measured back from the newest event time: the 2020 reports are out of the window.
+            self.assertIn("duplicate index holds 1 suggestion", d.log())
+            again = d.post({"content": "公交站台破损，雨天没有遮挡，老人孩子等车很不方便，建议增设候车亭。",
+                            "submitter": {"phone": "13800138000"}})[2]["id"]
+            doc = json.loads(d.query("SELECT doc FROM suggestions WHERE id=?", again)[0][0])
+            self.assertEqual(doc["dedup"]["duplicate_of"], recent)
+            late = d.post({"content": f"{TEXT}（0号楼）", "submitter": {"phone": "13800138000"}})[2]["id"]
+            doc = json.loads(d.query("SELECT doc FROM suggestions WHERE id=?", late)[0][0])
+            self.assertEqual(doc["dedup"]["status"], "new", f"{old[0]} is years older than the window")
+        finally:
+            d.stop()
+
 
 if __name__ == "__main__":
     unittest.main()
