@@ -13,6 +13,7 @@
 #include "core/json_writer.hpp"
 #include "core/text.hpp"
 #include "core/timefmt.hpp"
+#include "dedup/minhash.hpp"
 #include "journal/sqlite.hpp"
 #include "text/normalize.hpp"
 
@@ -279,18 +280,6 @@ std::vector<uint64_t> sorted_ids(const std::vector<std::string>& words) {
   return ids;
 }
 
-size_t common_count(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
-  size_t i = 0, j = 0, n = 0;
-  while (i < a.size() && j < b.size()) {
-    if (a[i] < b[j])
-      ++i;
-    else if (b[j] < a[i])
-      ++j;
-    else
-      ++n, ++i, ++j;
-  }
-  return n;
-}
 }  // namespace
 
 void ClusterIndex::Cluster::refresh() {

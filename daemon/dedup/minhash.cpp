@@ -127,8 +127,7 @@ double estimated_jaccard(const MinHash& a, const MinHash& b) {
   return static_cast<double>(equal) / kMinHashSize;
 }
 
-double jaccard(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
-  if (a.empty() && b.empty()) return 1.0;
+size_t common_count(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
   size_t i = 0, j = 0, common = 0;
   while (i < a.size() && j < b.size()) {
     if (a[i] < b[j])
@@ -138,6 +137,12 @@ double jaccard(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
     else
       ++common, ++i, ++j;
   }
+  return common;
+}
+
+double jaccard(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  if (a.empty() && b.empty()) return 1.0;
+  const size_t common = common_count(a, b);
   return static_cast<double>(common) / static_cast<double>(a.size() + b.size() - common);
 }
 

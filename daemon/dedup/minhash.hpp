@@ -33,6 +33,8 @@ MinHash minhash_of(const std::vector<uint64_t>& shingles);
 MinHash minhash_of_portable(const std::vector<uint64_t>& shingles);
 // Fraction of equal positions: an unbiased estimate of the Jaccard similarity.
 double estimated_jaccard(const MinHash& a, const MinHash& b);
+// How many values two sorted, de-duplicated vectors share.
+size_t common_count(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b);
 // Exact Jaccard similarity of two sorted shingle sets.
 double jaccard(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b);
 // One 32-bit key per band; equal keys in any band make two texts candidates.
