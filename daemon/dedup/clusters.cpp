@@ -65,11 +65,11 @@ const std::set<std::u32string> kStopWords = {
 
 uint64_t pack(char32_t a, char32_t b) { return (static_cast<uint64_t>(a) << 32) | b; }
 
-// The tables above, indexed for one pass over a text: per-character flags for the Basic
-// Multilingual Plane (one load per character), and the suffixes and problem terms by
-// first character.
+// The tables above, indexed for one pass over a text: per-character flags and the
+// suffixes and problem terms by first character, as flat tables over the Basic
+// Multilingual Plane (one load per character).
 struct Lexicon {
-  enum : uint8_t { kSuffixFirst = 1, kProblemFirst = 2, kNotName = 4, kFunction = 8, kStopFirst = 16 };
+  enum : uint8_t { kNotName = 1, kFunction = 2, kStopFirst = 4 };
   std::vector<uint8_t> flags = std::vector<uint8_t>(0x10000, 0);
   // Suffixes and problem terms starting with a character: lists[first[c]] (first[c] = 0: none).
   struct Starting {
@@ -86,14 +86,8 @@ struct Lexicon {
     return lists[first[c]];
   }
   Lexicon() {
-    for (uint16_t i = 0; i < kPlaceSuffixes.size(); ++i) {
-      starting(kPlaceSuffixes[i][0]).suffixes.push_back(i);
-      flags[kPlaceSuffixes[i][0]] |= kSuffixFirst;
-    }
-    for (uint16_t i = 0; i < kProblemTerms.size(); ++i) {
-      starting(kProblemTerms[i][0]).problems.push_back(i);
-      flags[kProblemTerms[i][0]] |= kProblemFirst;
-    }
+    for (uint16_t i = 0; i < kPlaceSuffixes.size(); ++i) starting(kPlaceSuffixes[i][0]).suffixes.push_back(i);
+    for (uint16_t i = 0; i < kProblemTerms.size(); ++i) starting(kProblemTerms[i][0]).problems.push_back(i);
     for (char32_t c : kNotNameChars) flags[c] |= kNotName;
     for (char32_t c : kFunctionChars) flags[c] |= kFunction;
     for (const auto& w : kStopWords) {
@@ -159,8 +153,7 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
   std::vector<std::pair<uint16_t, size_t>> suffix_hits;  // (suffix index, position)
   std::array<int, kProblemTerms.size()> problem_counts{};
   for (size_t i = 0; i < text.size(); ++i) {
-    const uint8_t fl = lex[text[i]];
-    if (!(fl & (Lexicon::kSuffixFirst | Lexicon::kProblemFirst))) continue;
+    if (text[i] >= 0x10000 || !lex.first[text[i]]) continue;
     const Lexicon::Starting& here = lex.lists[lex.first[text[i]]];
     for (uint16_t idx : here.suffixes)
       if (text.compare(i, kPlaceSuffixes[idx].size(), kPlaceSuffixes[idx]) == 0) suffix_hits.emplace_back(idx, i);
