@@ -1,6 +1,7 @@
 // Draft → suggestion. The output document follows sdk/schema/suggestion.v1.json.
 #include "intake/intake.hpp"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "core/crypto.hpp"
@@ -223,7 +224,10 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
     }
     dedup_input.shingles = shingle_hashes_unsorted(dedup_input.match_text);
     dedup_input.bands = band_keys(minhash_of(dedup_input.shingles));
-    dedup_input.event_time_ms = rec.submitted_at ? parse_rfc3339(*rec.submitted_at).value_or(now) : now;
+    // Windows are measured in event time: submitted_at when present, but never later than
+    // the moment it was received — one report dated in the future would otherwise move
+    // every window forward and expire the rest of the index.
+    dedup_input.event_time_ms = rec.submitted_at ? std::min(parse_rfc3339(*rec.submitted_at).value_or(now), now) : now;
     dedup_input.places = std::move(features.places);
     dedup_input.keywords = std::move(features.keywords);
     dedup_input.problems = std::move(features.problems);

@@ -218,6 +218,16 @@ class WindowTest(unittest.TestCase):
             late = d.post({"content": f"{TEXT}（0号楼）", "submitter": {"phone": "13800138000"}})[2]["id"]
             doc = json.loads(d.query("SELECT doc FROM suggestions WHERE id=?", late)[0][0])
             self.assertEqual(doc["dedup"]["status"], "new", f"{old[0]} is years older than the window")
+            # A report dated in the future counts as received now: it does not move the
+            # window past everything else.
+            future = d.post({"content": "路灯长期不亮，夜间出行很不安全，请尽快维修。", "submitter": {"phone": "13700137000"},
+                             "submitted_at": "2099-01-01T08:00:00+08:00"})
+            self.assertEqual(future[0], 201)
+            self.assertEqual(d.terminate(), 0)
+            d.start()
+            self.assertIn("duplicate index holds 4 suggestion", d.log())
+            doc = json.loads(d.query("SELECT doc FROM suggestions WHERE id=?", future[2]["id"])[0][0])
+            self.assertTrue(doc["submitted_at"].startswith("2099-01-01"), "the document keeps what was sent")
         finally:
             d.stop()
 
