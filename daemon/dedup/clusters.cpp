@@ -301,10 +301,11 @@ void ClusterIndex::load(sql::Db& db) {
   by_place_.clear();
   sql::Stmt newest(db.get(), "SELECT COALESCE(MAX(last_seen_ms), 0) FROM clusters");
   newest.step();
-  int64_t from = newest.col_int(0) - opts_.window_ms;
+  newest_ms_ = compacted_at_ms_ = newest.col_int(0);
+  int64_t from = newest_ms_ - opts_.window_ms;
   sql::Stmt open(db.get(),
                  "SELECT id, place, title, size, first_seen_ms, last_seen_ms, keywords FROM clusters "
-                 "WHERE last_seen_ms >= ?1");
+                 "WHERE last_seen_ms >= ?1 ORDER BY rowid");  // creation order, as the index keeps them
   open.bind(1, from);
   while (open.step()) {
     Cluster c{open.col_text(0),
@@ -319,7 +320,9 @@ void ClusterIndex::load(sql::Db& db) {
     for (size_t pos = 0; pos < kws.size();) {
       size_t end = kws.find(' ', pos);
       std::string item = kws.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-      if (auto colon = item.rfind(':'); colon != std::string::npos) {
+      if (item.size() > 1 && item[0] == '@') {
+        c.places.push_back(item.substr(1));
+      } else if (auto colon = item.rfind(':'); colon != std::string::npos) {
         if (item[0] == '!')
           add(c.problems, item.substr(1, colon - 1), std::atoi(item.c_str() + colon + 1));
         else
@@ -329,7 +332,8 @@ void ClusterIndex::load(sql::Db& db) {
       pos = end + 1;
     }
     c.refresh();
-    by_place_[c.place].push_back(clusters_.size());
+    if (c.places.empty()) c.places.push_back(c.place);  // written before the places were kept
+    for (const auto& place : c.places) by_place_[place].push_back(clusters_.size());
     clusters_.push_back(std::move(c));
   }
   stale_ = false;
@@ -370,6 +374,20 @@ std::string ClusterIndex::to_json(const Cluster& c, const std::string& latest) c
   return out;
 }
 
+void ClusterIndex::compact() {
+  // Drops closed clusters from memory (their rows stay in the journal): the index holds
+  // what a start-up now would load.
+  const int64_t from = newest_ms_ - opts_.window_ms;
+  std::vector<Cluster> open;
+  for (auto& c : clusters_)
+    if (c.last_ms >= from) open.push_back(std::move(c));
+  clusters_ = std::move(open);
+  by_place_.clear();
+  for (size_t i = 0; i < clusters_.size(); ++i)
+    for (const auto& place : clusters_[i].places) by_place_[place].push_back(i);
+  compacted_at_ms_ = newest_ms_;
+}
+
 ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_t t, const std::string& title,
                                      const std::string& suggestion_id) {
   prepare(db);
@@ -391,6 +409,7 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
       seen.push_back(idx);
       const Cluster& c = clusters_[idx];
       if (t > c.last_ms + opts_.window_ms || t < c.first_ms - opts_.window_ms) continue;  // closed
+      if (c.last_ms < newest_ms_ - opts_.window_ms) continue;  // closed for everyone (not loaded at start-up)
       size_t common = common_count(words, c.top_words);
       size_t denom = std::min(words.size(), c.top_words.size());
       double score = denom ? static_cast<double>(common) / static_cast<double>(denom) : 0;
@@ -406,6 +425,7 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
     Cluster c;
     c.id = new_uuid_v7();
     c.place = f.places.front();
+    c.places = f.places;
     c.title = title;
     c.first_ms = c.last_ms = t;
     for (const auto& place : f.places) by_place_[place].push_back(clusters_.size());
@@ -423,6 +443,7 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
   for (size_t i = 0; i < f.problems.size(); ++i)
     add(c.problems, f.problems[i], static_cast<int>(f.problems.size() - i));
   c.refresh();
+  newest_ms_ = std::max(newest_ms_, c.last_ms);
   std::string kws;
   kws.reserve(12 * (c.keywords.size() + c.problems.size()));
   auto put = [&kws](const char* mark, const std::string& k, int n) {
@@ -434,6 +455,10 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
   };
   for (const auto& [k, n] : c.keywords) put("", k, n);
   for (const auto& [k, n] : c.problems) put("!", k, n);
+  for (const auto& place : c.places) {  // "@place": where the cluster is found again after a restart
+    kws += kws.empty() ? "@" : " @";
+    kws += place;
+  }
   upsert_->bind(1, c.id)
       .bind(2, c.place)
       .bind(3, c.title)
@@ -445,6 +470,7 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
   d.cluster_id = c.id;
   d.size = c.size;
   if (d.joined) d.json = to_json(c, suggestion_id);  // for the cluster.updated event
+  if (newest_ms_ - compacted_at_ms_ > opts_.window_ms / 4) compact();
   return d;
 }
 

@@ -71,8 +71,9 @@ class ClusterIndex {
     int64_t size = 0, first_ms = 0, last_ms = 0;
     Counts keywords;  // pruned to the strongest kKeepKeywords
     Counts problems;
-    std::vector<uint64_t> top_words = {},
-                          top_problems = {};  // cached, as sorted word ids: what reports are compared with
+    // Cached, as sorted word ids: what reports are compared with.
+    std::vector<uint64_t> top_words = {}, top_problems = {};
+    std::vector<std::string> places = {};  // every place key of its first report (place is the first)
     void refresh();
   };
   static std::vector<std::string> top(const Counts& counts, size_t n);
@@ -82,6 +83,10 @@ class ClusterIndex {
   ClusterOptions opts_;
   std::vector<Cluster> clusters_;
   std::unordered_map<std::string, std::vector<size_t>> by_place_;
+  // Newest event time of any cluster: clusters whose latest report is more than a window
+  // older are closed, as a restart (which loads only the others) would have them.
+  int64_t newest_ms_ = 0, compacted_at_ms_ = 0;
+  void compact();
   bool stale_ = true;
   sql::Db* prepared_for_ = nullptr;
   std::unique_ptr<sql::Stmt> upsert_;

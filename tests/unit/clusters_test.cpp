@@ -96,4 +96,32 @@ TEST_F(ClusterIndexTest, JoinsBySharedPlaceAndTopicInASlidingWindow) {
   EXPECT_EQ(again.assign(*db_, noise, 401 * day, "t8", "s8").size, 2);
 }
 
+TEST_F(ClusterIndexTest, ARestartChangesNoDecision) {
+  constexpr int64_t day = 86'400'000;
+  // A report naming two places opens a cluster found under either, before and after a
+  // reload from the journal.
+  auto both = issue_features("", "幸福小区和光明小区之间的工地夜间施工噪音扰民");
+  ASSERT_GE(both.places.size(), 2u);
+  auto second_place = issue_features("", both.places[1] + "工地夜间施工噪音扰民");
+  ClusterIndex idx({30 * day, 0.2});
+  idx.load(*db_);
+  auto a = idx.assign(*db_, both, 100 * day, "t1", "s1");
+  ClusterIndex reloaded({30 * day, 0.2});
+  reloaded.load(*db_);
+  EXPECT_EQ(idx.assign(*db_, second_place, 101 * day, "t2", "s2").cluster_id, a.cluster_id);
+  EXPECT_EQ(reloaded.assign(*db_, second_place, 101 * day, "t2", "s2").cluster_id, a.cluster_id);
+
+  // Once the newest report is a window past a cluster's latest, the cluster is closed
+  // for every report, also a late one dated inside its own window: a start-up would not
+  // load it either. Closed clusters leave memory.
+  auto elsewhere = issue_features("", "人民路公交站台破损雨天没有遮挡");
+  idx.assign(*db_, elsewhere, 200 * day, "t3", "s3");
+  EXPECT_EQ(idx.open_clusters(), 1u);
+  auto late = idx.assign(*db_, both, 102 * day, "t4", "s4");
+  EXPECT_NE(late.cluster_id, a.cluster_id);
+  ClusterIndex after({30 * day, 0.2});
+  after.load(*db_);
+  EXPECT_NE(after.assign(*db_, both, 102 * day, "t5", "s5").cluster_id, a.cluster_id);
+}
+
 }  // namespace minyi
