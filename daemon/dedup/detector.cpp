@@ -37,18 +37,6 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-// One bit per identity (FNV-1a of its text, mod 32): two submitters whose tags share no bit
-// share no identity, so the index can leave them out without a journal read.
-uint32_t identity_tag(const std::vector<std::string>& identities) {
-  uint32_t tag = 0;
-  for (const auto& id : identities) {
-    uint32_t h = 2166136261u;
-    for (unsigned char c : id) h = (h ^ c) * 16777619u;
-    tag |= 1u << (h % 32);
-  }
-  return tag;
-}
-
 // "same": both known and sharing one; "none": one side has no identity; "different".
 std::string relation(const std::vector<std::string>& a, const std::vector<std::string>& b, std::string& via) {
   if (a.empty() || b.empty()) return "none";
@@ -61,6 +49,16 @@ std::string relation(const std::vector<std::string>& a, const std::vector<std::s
 }
 
 }  // namespace
+
+uint32_t identity_tag(const std::vector<std::string>& identities) {
+  uint32_t tag = 0;
+  for (const auto& id : identities) {
+    uint32_t h = 2166136261u;
+    for (unsigned char c : id) h = (h ^ c) * 16777619u;
+    tag |= 1u << (h % 32);
+  }
+  return tag;
+}
 
 DuplicateDetector::DuplicateDetector(DedupOptions opts) : opts_(opts) {}
 DuplicateDetector::~DuplicateDetector() = default;
@@ -139,8 +137,8 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
   DedupDecision best;
   if (in.match_text.empty()) return best;
   // Submitters who certainly share no identity are left out by the index.
-  auto cands = index_.candidates(in.bands, in.event_time_ms, opts_.duplicate_window_ms, kMaxCandidates, 256,
-                                 identity_tag(in.identities));
+  auto cands =
+      index_.candidates(in.bands, in.event_time_ms, opts_.duplicate_window_ms, kMaxCandidates, 256, in.identity_bits);
   if (cands.empty()) return best;
   std::vector<uint64_t> mine;  // the shingle set, sorted when first needed
   for (uint64_t rowid : cands) {
@@ -208,7 +206,7 @@ void DuplicateDetector::record(sql::Db& db, int64_t suggestion_rowid, const Dedu
       .bind(7, root_id)
       .run();
   if (in.match_text.empty()) return;  // nothing to compare: never a candidate
-  const uint32_t tag = identity_tag(in.identities);
+  const uint32_t tag = in.identity_bits;
   insert_index_->bind(1, suggestion_rowid)
       .bind(2, in.event_time_ms / 60000)
       .bind_blob(3, std::string_view(reinterpret_cast<const char*>(in.bands.data()), sizeof in.bands))

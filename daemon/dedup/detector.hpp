@@ -24,12 +24,17 @@ struct DedupInput {
   std::vector<uint64_t> shingles;       // shingle_hashes_unsorted(match_text)
   LshIndex::Keys bands{};               // LSH band keys of its MinHash
   std::vector<std::string> identities;  // "phone:hmac-sha256:…", "id:…", "email:…", "openid:…"
-  int64_t event_time_ms = 0;            // submitted_at when present, else received_at
+  uint32_t identity_bits = 0;           // identity_tag(identities)
+  int64_t event_time_ms = 0;            // submitted_at when present (never after receipt), else received_at
   std::vector<std::string> places;      // place keys (clusters.hpp)
   std::vector<std::string> keywords;    // topic keywords (clusters.hpp)
   std::vector<std::string> problems;    // problem terms (clusters.hpp)
   std::string title;                    // title, or the start of the content
 };
+
+// One bit per identity (FNV-1a of its text, mod 32): two submitters whose tags share no bit
+// share no identity, so the index can leave them out without a journal read.
+uint32_t identity_tag(const std::vector<std::string>& identities);
 
 struct DedupOptions {
   bool enabled = true;

@@ -238,6 +238,7 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
       while (n < content.size() && (static_cast<unsigned char>(content[n]) & 0xC0) == 0x80) --n;
       dedup_input.title = content.substr(0, n);
     }
+    dedup_input.identity_bits = identity_tag(dedup_input.identities);
     rec.dedup = std::move(dedup_input);
   }
   return rec;
