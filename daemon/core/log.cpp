@@ -2,6 +2,7 @@
 // sizes and reasons instead.
 #include "core/log.hpp"
 
+#include <pthread.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
@@ -9,6 +10,11 @@
 #include <string>
 
 namespace minyi {
+
+void name_this_thread(std::string_view name) {
+  std::string n(name.substr(0, 15));
+  pthread_setname_np(pthread_self(), n.c_str());
+}
 
 namespace {
 // "%*" → "<3>" etc.: syslog priorities as sd-daemon(3) prefixes.

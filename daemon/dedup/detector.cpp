@@ -199,7 +199,7 @@ void DuplicateDetector::record(sql::Db& db, int64_t suggestion_rowid, const Dedu
   prepare(db);
   insert_->bind(1, suggestion_rowid)
       .bind(2, in.event_time_ms / 60000)
-      .bind(3, in.match_text)
+      .bind_static(3, in.match_text)
       .bind(4, join(in.identities))
       .bind(5, join(in.places))
       .bind(6, suggestion_id)

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <random>
 
+#include "core/log.hpp"
 #include "plugin_host/plugin_host.hpp"
 
 namespace minyi {
@@ -35,7 +36,10 @@ SinkRunner::~SinkRunner() { stop(); }
 const std::string& SinkRunner::name() const { return sink_.name; }
 
 void SinkRunner::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("sink:" + sink_.name);
+    run();
+  });
 }
 
 void SinkRunner::stop() {

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "core/json_writer.hpp"
+#include "core/log.hpp"
 
 namespace minyi {
 
@@ -372,7 +373,11 @@ void HttpServer::start() {
   if (ec) throw std::runtime_error("cannot listen on " + l + ": " + ec.message());
   impl_->bound_port = acc.local_endpoint().port();
   impl_->do_accept();
-  for (size_t i = 0; i < impl_->opts.io_threads; ++i) impl_->io_threads.emplace_back([this] { impl_->ioc.run(); });
+  for (size_t i = 0; i < impl_->opts.io_threads; ++i)
+    impl_->io_threads.emplace_back([this] {
+      name_this_thread("http");
+      impl_->ioc.run();
+    });
 }
 
 uint16_t HttpServer::port() const { return impl_->bound_port; }

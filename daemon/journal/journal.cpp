@@ -9,6 +9,7 @@
 #include "core/crypto.hpp"
 #include "core/ids.hpp"
 #include "core/json_writer.hpp"
+#include "core/log.hpp"
 #include "core/timefmt.hpp"
 #include "journal/sqlite.hpp"
 
@@ -207,12 +208,17 @@ DROP INDEX IF EXISTS dedup_signatures_time;
 };
 
 void tune(sql::Db& db, bool writer, bool full) {
-  // A 64 MiB page cache and memory-mapped reads keep the hot B-tree pages out of pread().
+  // A 64 MiB page cache keeps the hot B-tree pages out of pread().
   db.exec("PRAGMA cache_size=-65536");
-  db.exec("PRAGMA mmap_size=268435456");
+  // The writer's own cache stays valid across its commits; memory-mapped reads keep the
+  // pages it evicts out of pread(). Readers (sinks, the checkpointer) read mostly recent
+  // pages from the WAL, which SQLite never maps, and a mapping of a growing file is
+  // unmapped and remapped at each read transaction after a checkpoint (a TLB shootdown on
+  // every core): they read without one.
+  if (writer) db.exec("PRAGMA mmap_size=268435456");
   if (writer) {
-    // Each queued item runs in a savepoint; keep the statement journal those need in
-    // memory instead of a temporary file written page by page.
+    // After a failed item the batch runs again with a savepoint per item; keep the
+    // statement journal those need in memory instead of a temporary file.
     db.exec("PRAGMA temp_store=MEMORY");
     db.exec("PRAGMA journal_mode=WAL");
     db.exec("PRAGMA wal_autocheckpoint=0");  // the checkpointer thread does it
@@ -279,8 +285,18 @@ Journal::Journal(JournalOptions opts) : opts_(std::move(opts)) {
   sql::Stmt max(db_->get(), "SELECT COALESCE(MAX(seq), 0) FROM events");
   max.step();
   last_seq_ = max.col_int(0);
-  writer_ = std::thread([this] { run_writer(); });
-  checkpointer_ = std::thread([this] { run_checkpointer(); });
+  completer_ = std::thread([this] {
+    name_this_thread("journal-answer");
+    run_completer();
+  });
+  writer_ = std::thread([this] {
+    name_this_thread("journal-writer");
+    run_writer();
+  });
+  checkpointer_ = std::thread([this] {
+    name_this_thread("journal-ckpt");
+    run_checkpointer();
+  });
 }
 
 void Journal::run_checkpointer() {
@@ -390,33 +406,56 @@ void Journal::run_writer() {
     }
     std::vector<std::exception_ptr> errors(batch.size());
     std::exception_ptr commit_error;
-    try {
-      if (detector_ && detector_->stale()) detector_->load(*db_);
-      if (clusters_ && clusters_->stale()) clusters_->load(*db_);
-      db_->exec("BEGIN IMMEDIATE");
-      for (size_t i = 0; i < batch.size(); ++i) {
-        savepoint.run();
-        try {
-          batch[i]->apply(*db_);
-          release.run();
-        } catch (...) {
-          errors[i] = std::current_exception();
-          if (detector_) detector_->invalidate();  // its index may hold the rolled-back entry
-          if (clusters_) clusters_->invalidate();
-          rollback_to.run();
-          release.run();
-        }
-      }
-      db_->exec("COMMIT");
-    } catch (...) {
-      commit_error = std::current_exception();
-      if (detector_) detector_->invalidate();
-      if (clusters_) clusters_->invalidate();
+    // Items normally run straight in the batch transaction. When one throws, the whole
+    // transaction is rolled back and the batch runs again with each item in its own
+    // savepoint, so only the failing item is refused. (A savepoint per item in the
+    // common case copies every page an item touches into the statement journal.)
+    for (bool isolated = false;;) {
+      bool item_failed = false;
       try {
-        db_->exec("ROLLBACK");
+        if (detector_ && detector_->stale()) detector_->load(*db_);
+        if (clusters_ && clusters_->stale()) clusters_->load(*db_);
+        db_->exec("BEGIN IMMEDIATE");
+        for (size_t i = 0; i < batch.size() && !item_failed; ++i) {
+          if (!isolated) {
+            try {
+              batch[i]->apply(*db_);
+            } catch (...) {
+              item_failed = true;
+            }
+            continue;
+          }
+          savepoint.run();
+          try {
+            batch[i]->apply(*db_);
+            release.run();
+          } catch (...) {
+            errors[i] = std::current_exception();
+            if (detector_) detector_->invalidate();  // its index may hold the rolled-back entry
+            if (clusters_) clusters_->invalidate();
+            rollback_to.run();
+            release.run();
+          }
+        }
+        if (item_failed) {
+          if (detector_) detector_->invalidate();
+          if (clusters_) clusters_->invalidate();
+          db_->exec("ROLLBACK");
+          isolated = true;
+          continue;
+        }
+        db_->exec("COMMIT");
       } catch (...) {
+        commit_error = std::current_exception();
+        if (detector_) detector_->invalidate();
+        if (clusters_) clusters_->invalidate();
+        try {
+          db_->exec("ROLLBACK");
+        } catch (...) {
+        }
+        spdlog::error("journal {}: commit of {} item(s) failed; they were not acknowledged", opts_.path, batch.size());
       }
-      spdlog::error("journal {}: commit of {} item(s) failed; they were not acknowledged", opts_.path, batch.size());
+      break;
     }
     if (!commit_error) {
       {
@@ -435,8 +474,27 @@ void Journal::run_writer() {
         seq_cv_.notify_all();
       }
     }
-    for (size_t i = 0; i < batch.size(); ++i) batch[i]->complete(commit_error ? commit_error : errors[i]);
+    if (commit_error) std::fill(errors.begin(), errors.end(), commit_error);
+    {
+      std::lock_guard lock(done_mu_);
+      done_.push_back({std::move(batch), std::move(errors)});
+    }
+    done_cv_.notify_one();
     batch.clear();
+  }
+}
+
+void Journal::run_completer() {
+  for (;;) {
+    Finished f;
+    {
+      std::unique_lock lock(done_mu_);
+      done_cv_.wait(lock, [&] { return writer_finished_ || !done_.empty(); });
+      if (done_.empty()) return;  // the writer has stopped and everything is answered
+      f = std::move(done_.front());
+      done_.pop_front();
+    }
+    for (size_t i = 0; i < f.tasks.size(); ++i) f.tasks[i]->complete(f.errors[i]);
   }
 }
 
@@ -444,7 +502,7 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
   auto& s = *st_;
   result = {JournalOutcome::Accepted, rec.suggestion_id, ""};
   if (rec.external_id) {
-    s.find_key.bind(1, rec.instance).bind(2, *rec.external_id);
+    s.find_key.bind_static(1, rec.instance).bind_static(2, *rec.external_id);
     bool found = s.find_key.step();
     std::string original = found ? s.find_key.col_text(0) : "";
     s.find_key.reset();
@@ -454,14 +512,14 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
       apply_checkpoint(rec);
       return;
     }
-    s.insert_key.bind(1, rec.instance).bind(2, *rec.external_id).bind(3, rec.suggestion_id).run();
+    s.insert_key.bind_static(1, rec.instance).bind_static(2, *rec.external_id).bind_static(3, rec.suggestion_id).run();
   }
   // Raw payloads are appended in arrival order (a rowid table): a random-key B-tree over
   // SHA-256 would make every insert touch a random page.
-  s.insert_raw.bind(1, rec.raw_sha256)
-      .bind(2, rec.raw_content_type)
-      .bind_blob(3, rec.raw)
-      .bind(4, rec.received_at)
+  s.insert_raw.bind_static(1, rec.raw_sha256)
+      .bind_static(2, rec.raw_content_type)
+      .bind_blob_static(3, rec.raw)
+      .bind_static(4, rec.received_at)
       .run();
   int64_t raw_id = sqlite3_last_insert_rowid(db.get());
   for (const auto& a : rec.attachments) {
@@ -476,11 +534,11 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
     decision = detector_->decide(db, *rec.dedup);
     if (decision.duplicate) {
       // A duplicate belongs to its original's cluster and does not count again.
-      s.cluster_of.bind(1, decision.duplicate_of);
+      s.cluster_of.bind_static(1, decision.duplicate_of);
       if (s.cluster_of.step() && !s.cluster_of.col_null(0)) cluster.cluster_id = s.cluster_of.col_text(0);
       s.cluster_of.reset();
       if (!cluster.cluster_id.empty()) {
-        s.cluster_size.bind(1, cluster.cluster_id);
+        s.cluster_size.bind_static(1, cluster.cluster_id);
         if (s.cluster_size.step()) cluster.size = s.cluster_size.col_int(0);
         s.cluster_size.reset();
       }
@@ -490,19 +548,21 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
     }
     render_dedup(rec.suggestion_json, decision, cluster);
   }
-  s.insert_suggestion.bind(1, rec.suggestion_id)
-      .bind(2, rec.channel)
-      .bind(3, rec.instance)
+  s.insert_suggestion.bind_static(1, rec.suggestion_id)
+      .bind_static(2, rec.channel)
+      .bind_static(3, rec.instance)
       .bind_opt(4, rec.external_id)
-      .bind(5, rec.received_at)
+      .bind_static(5, rec.received_at)
       .bind_opt(6, rec.submitted_at)
       .bind(7, raw_id)
-      .bind(8, rec.raw_sha256)
-      .bind(9, rec.suggestion_json)
+      .bind_static(8, rec.raw_sha256)
+      .bind_static(9, rec.suggestion_json)
       .bind(10, decision.duplicate ? "duplicate" : "new");
   if (decision.duplicate)
-    s.insert_suggestion.bind(11, decision.duplicate_of).bind(12, decision.score).bind(13, decision.reason);
-  if (!cluster.cluster_id.empty()) s.insert_suggestion.bind(14, cluster.cluster_id);
+    s.insert_suggestion.bind_static(11, decision.duplicate_of)
+        .bind(12, decision.score)
+        .bind_static(13, decision.reason);
+  if (!cluster.cluster_id.empty()) s.insert_suggestion.bind_static(14, cluster.cluster_id);
   s.insert_suggestion.run();
   if (rec.dedup && detector_)
     detector_->record(db, sqlite3_last_insert_rowid(db.get()), *rec.dedup, rec.suggestion_id,
@@ -510,19 +570,19 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
   // The event carries the suggestion document itself: stored once, in suggestions.doc,
   // which never changes after this transaction. A duplicate is announced as such, so
   // downstream links it instead of opening a new case.
-  s.insert_event.bind(1, rec.event_id)
+  s.insert_event.bind_static(1, rec.event_id)
       .bind(2, decision.duplicate ? "suggestion.duplicate" : "suggestion.created")
-      .bind(3, rec.suggestion_id)
-      .bind(4, rec.received_at)
+      .bind_static(3, rec.suggestion_id)
+      .bind_static(4, rec.received_at)
       .bind_null(5)
       .run();
   // "Hot issues": every report that joins a cluster announces its new size.
   if (cluster.joined)
     s.insert_event.bind(1, new_uuid_v7())
         .bind(2, "cluster.updated")
-        .bind(3, cluster.cluster_id)
-        .bind(4, rec.received_at)
-        .bind(5, cluster.json)
+        .bind_static(3, cluster.cluster_id)
+        .bind_static(4, rec.received_at)
+        .bind_static(5, cluster.json)
         .run();
   apply_checkpoint(rec);
 }
@@ -778,6 +838,12 @@ void Journal::stop() {
   { std::lock_guard lock(seq_mu_); }
   seq_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lock(done_mu_);
+    writer_finished_ = true;
+  }
+  done_cv_.notify_all();
+  if (completer_.joinable()) completer_.join();
   if (checkpointer_.joinable()) checkpointer_.join();
   if (db_) {
     st_.reset();

@@ -172,6 +172,18 @@ class Journal {
   std::deque<std::unique_ptr<Task>> queue_;
   bool stopping_ = false;
   std::thread writer_;
+  // Runs the completions of committed batches (answers, frees) in commit order, so the
+  // writer starts the next transaction at once. Guarded by done_mu_.
+  struct Finished {
+    std::vector<std::unique_ptr<Task>> tasks;
+    std::vector<std::exception_ptr> errors;
+  };
+  void run_completer();
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::deque<Finished> done_;
+  bool writer_finished_ = false;
+  std::thread completer_;
   // Copies committed WAL frames into the database file off the commit path (its own
   // connection; PASSIVE checkpoints never block the writer). Woken by commits.
   std::thread checkpointer_;

@@ -17,6 +17,14 @@ Stmt& Stmt::bind_blob(int i, std::string_view v) {
   sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   return *this;
 }
+Stmt& Stmt::bind_static(int i, std::string_view v) {
+  sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  return *this;
+}
+Stmt& Stmt::bind_blob_static(int i, std::string_view v) {
+  sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  return *this;
+}
 Stmt& Stmt::bind(int i, int64_t v) {
   sqlite3_bind_int64(s_, i, v);
   return *this;

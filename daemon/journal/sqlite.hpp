@@ -25,6 +25,9 @@ class Stmt {
 
   Stmt& bind(int i, std::string_view v);
   Stmt& bind_blob(int i, std::string_view v);
+  // Without a copy: the bytes must stay valid and unchanged until the next reset (run()).
+  Stmt& bind_static(int i, std::string_view v);
+  Stmt& bind_blob_static(int i, std::string_view v);
   Stmt& bind(int i, int64_t v);
   Stmt& bind(int i, double v);
   Stmt& bind_null(int i);

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/log.hpp"
 #include "plugin_host/plugin_host.hpp"
 
 namespace minyi {
@@ -12,7 +13,10 @@ Poller::Poller(minyi_host_t& source, int64_t interval_ms) : source_(source), int
 Poller::~Poller() { stop(); }
 
 void Poller::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("poll:" + source_.name);
+    run();
+  });
 }
 
 void Poller::stop() {

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "core/ids.hpp"
@@ -91,6 +93,56 @@ TEST_F(JournalTest, ConcurrentSubmittersAreGroupCommittedAndAllDurable) {
   EXPECT_EQ(count("suggestions"), 800);
   Journal again({path_});
   EXPECT_EQ(again.last_seq(), 800) << "the sequence survives a reopen";
+}
+
+TEST_F(JournalTest, AFailingItemIsRefusedAloneAndLeavesNothingBehind) {
+  // Items queued together share one transaction. One that fails (here: a suggestion id
+  // that is already taken) must be refused alone, with none of its rows kept, while the
+  // rest of its batch commits.
+  const int n = 300;
+  std::vector<JournalResult> results(n);
+  std::vector<std::string> ids(n);
+  {
+    Journal j({path_, true, 512, 100000});
+    std::mutex mu;
+    std::condition_variable cv;
+    int answered = 0;
+    std::string taken;
+    for (int i = 0; i < n; ++i) {
+      JournalRecord r = record("p", "k" + std::to_string(i), "body " + std::to_string(i));
+      if (i == 0) taken = r.suggestion_id;
+      if (i % 7 == 3) r.suggestion_id = taken;
+      ids[i] = r.suggestion_id;
+      j.submit_async(std::move(r), [&, i](JournalResult res) {
+        std::lock_guard lock(mu);
+        results[i] = std::move(res);
+        ++answered;
+        cv.notify_all();
+      });
+    }
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return answered == n; }));
+  }
+  int good = 0;
+  for (int i = 0; i < n; ++i) {
+    if (i % 7 == 3) {
+      EXPECT_EQ(results[i].outcome, JournalOutcome::Failed) << i;
+      EXPECT_NE(results[i].error.find("UNIQUE"), std::string::npos) << results[i].error;
+    } else {
+      EXPECT_EQ(results[i].outcome, JournalOutcome::Accepted) << i;
+      EXPECT_EQ(results[i].id, ids[i]);
+      ++good;
+    }
+  }
+  EXPECT_EQ(count("suggestions"), good);
+  EXPECT_EQ(count("events"), good);
+  EXPECT_EQ(count("raw_payloads"), good);
+  EXPECT_EQ(count("source_keys"), good) << "a refused item's source key is rolled back with it";
+  // Its external id is therefore still free.
+  Journal j({path_});
+  auto again = j.submit(record("p", "k3", "sent again"));
+  EXPECT_EQ(again.outcome, JournalOutcome::Accepted);
+  EXPECT_EQ(j.submit(record("p", "k4", "x")).outcome, JournalOutcome::Replay);
 }
 
 TEST_F(JournalTest, EventsCursorsAndDeadLetters) {
