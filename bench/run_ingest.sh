@@ -5,6 +5,7 @@
 # local ceiling). Prints one line per run and the ratios. Usage: bench/run_ingest.sh [SECONDS]
 # DEDUP=true|false (default false: the skeleton's numbers) switches duplicate/cluster detection.
 # SENDERS=per-message|unique (default per-message): see minyi-ingest-load --help.
+# HTTP_MODE=structured|binary|batch (default structured, the sink's default): the HTTP sink's mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -55,14 +56,14 @@ channels:
   - {name: portal, plugin: web}
 sinks:
   - {name: archive, plugin: file, path: $state/out/events.ndjson}
-  - {name: cases, plugin: http, url: "http://127.0.0.1:$NGINX_PORT/intake"}
+  - {name: cases, plugin: http, url: "http://127.0.0.1:$NGINX_PORT/intake", mode: ${HTTP_MODE:-structured}}
 CONF
   ./build-bench/minyid --config "$work/minyi-$mode.yaml" 2>"$work/minyid-$mode.log" &
   pid=$!
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; python3 -c 'import time; time.sleep(0.1)'; done
   line=$(./build-bench/bench/minyi-ingest-load --port "$port" --connections "$CONNS" --duration "$DURATION" \
          --csv "$CSV" --senders "${SENDERS:-per-message}" \
-         --label "minyid synchronous=$mode dedup=${DEDUP:-false} senders=${SENDERS:-per-message}")
+         --label "minyid synchronous=$mode dedup=${DEDUP:-false} senders=${SENDERS:-per-message} http_sink=${HTTP_MODE:-structured}")
   echo "$line"
   results+=("$line")
   kill -TERM $pid

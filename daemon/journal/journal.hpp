@@ -74,6 +74,8 @@ struct JournalOptions {
   size_t batch_max = 512;
   size_t queue_max = 20000;
   DedupOptions dedup = {};
+  // Past this much WAL the writer starts the log over between two transactions.
+  int64_t wal_rewind_bytes = 64 << 20;
 };
 
 // A read-only connection for one thread.
@@ -189,6 +191,8 @@ class Journal {
   std::thread checkpointer_;
   std::condition_variable checkpoint_cv_;  // guarded by mu_
   uint64_t commits_ = 0;                   // guarded by mu_
+  // WAL frames the checkpointer's last pass had copied (see run_writer).
+  std::atomic<int64_t> backfilled_frames_{0};
   // Highest committed event seq; seq_cv_ wakes dispatchers.
   std::atomic<int64_t> last_seq_{0};
   std::mutex seq_mu_;
