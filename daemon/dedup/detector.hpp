@@ -69,6 +69,16 @@ class DuplicateDetector {
   // suggestion itself, or the original it was linked to as a duplicate.
   void record(sql::Db& db, int64_t suggestion_rowid, const DedupInput& in, const std::string& suggestion_id,
               const std::string& root_id);
+  // Asks the CPU for the index memory a later decide()/record() of `in` will touch:
+  // first (`chains` false) the table slots, then (true) the chains they start. The
+  // journal writer calls it for the next items of a batch while it works on this one.
+  void warm(const DedupInput& in, bool chains) const {
+    if (in.match_text.empty()) return;
+    if (chains)
+      index_.prefetch_chains(in.bands);
+    else
+      index_.prefetch(in.bands);
+  }
   // A transaction failed: the in-memory index may hold entries that were rolled back.
   void invalidate() { stale_ = true; }
   bool stale() const { return stale_; }

@@ -80,6 +80,13 @@ void LshIndex::prefetch(const Keys& keys) const {
   }
 }
 
+void LshIndex::prefetch_chains(const Keys& keys) const {
+  for (int b = 0; b < kBands; ++b) {
+    const uint32_t* head = find_head(b, keys[b]);
+    if (head && *head != kEmpty && *head != kNone) __builtin_prefetch(&entry(*head));
+  }
+}
+
 void LshIndex::reserve(size_t n) {
   for (auto& t : tables_)
     if (t.slots.size() * 4 < n * 5) rehash(t, n * 5 / 4 + 1);  // 80 % load when full

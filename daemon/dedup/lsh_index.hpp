@@ -35,6 +35,9 @@ class LshIndex {
   // Asks the CPU to fetch the table slots an insert of `keys` will touch: a bulk load that
   // calls it some entries ahead of each insert overlaps the cache misses.
   void prefetch(const Keys& keys) const;
+  // The next level: reads the slots (best prefetched a little earlier) and asks for the
+  // first entry of each chain. A lookup that calls both ahead of time finds them cached.
+  void prefetch_chains(const Keys& keys) const;
   // Drops entries whose event time is before `time_ms` (O(n): run it now and then).
   void expire_before(int64_t time_ms);
 

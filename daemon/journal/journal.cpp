@@ -391,10 +391,11 @@ void Journal::migrate() {
 }
 
 void Journal::enqueue(std::function<void(sql::Db&)> apply, std::function<void(std::exception_ptr)> complete,
-                      bool bounded) {
+                      bool bounded, std::function<void(bool)> warm) {
   auto task = std::make_unique<Task>();
   task->apply = std::move(apply);
   task->complete = std::move(complete);
+  task->warm = std::move(warm);
   bool wake;
   {
     std::lock_guard lock(mu_);
@@ -464,7 +465,17 @@ void Journal::run_writer() {
         if (detector_ && detector_->stale()) detector_->load(*db_);
         if (clusters_ && clusters_->stale()) clusters_->load(*db_);
         db_->exec("BEGIN IMMEDIATE");
+        // The index memory of the next items is fetched while this one runs: the
+        // slots two items ahead, the chains they start one item ahead.
+        auto warm = [&](size_t i, bool chains) {
+          if (i < batch.size() && batch[i]->warm) batch[i]->warm(chains);
+        };
+        warm(0, false);
+        warm(1, false);
+        warm(0, true);
         for (size_t i = 0; i < batch.size() && !item_failed; ++i) {
+          warm(i + 2, false);
+          warm(i + 1, true);
           if (!isolated) {
             try {
               batch[i]->apply(*db_);
@@ -809,7 +820,11 @@ void Journal::submit_async(JournalRecord rec, std::function<void(JournalResult)>
                 st->done({JournalOutcome::Failed, "", ex.what()});
               }
             },
-            true);
+            true,
+            st->rec.dedup && detector_ ? std::function<void(bool)>([this, st](bool chains) {
+              if (detector_ && !detector_->stale()) detector_->warm(*st->rec.dedup, chains);
+            })
+                                       : std::function<void(bool)>());
   } catch (const BusyError& e) {
     st->done({JournalOutcome::Busy, "", e.what()});
   }

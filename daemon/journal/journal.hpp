@@ -138,12 +138,16 @@ class Journal {
     std::function<void(sql::Db&)> apply;
     // Called after the transaction: null on success, else why the task did not commit.
     std::function<void(std::exception_ptr)> complete;
+    // Optional, on the writer thread shortly before `apply`: prefetches what it will read
+    // (stage false, then true; see DuplicateDetector::warm).
+    std::function<void(bool)> warm;
   };
   struct Statements;
   void run_writer();
   void run_checkpointer();
   // Throws BusyError-like std::runtime_error when refused; never blocks.
-  void enqueue(std::function<void(sql::Db&)> apply, std::function<void(std::exception_ptr)> complete, bool bounded);
+  void enqueue(std::function<void(sql::Db&)> apply, std::function<void(std::exception_ptr)> complete, bool bounded,
+               std::function<void(bool)> warm = {});
   void enqueue_and_wait(std::function<void(sql::Db&)> apply, bool bounded);
   void apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& result);
   void apply_checkpoint(const JournalRecord& rec);

@@ -47,6 +47,24 @@ TEST(LshIndex, ExpiryUnlinksAndReusesEntries) {
   EXPECT_EQ(idx.candidates(keys(3), 60 * kDay, kDay, 1000).size(), 50u);
 }
 
+TEST(LshIndex, PrefetchingChangesNothingOnAnyKindOfSlot) {
+  // Prefetches only ask for memory: on an empty index, on missing keys, on chains that
+  // expiry emptied and on live chains they must neither fail nor change a lookup.
+  LshIndex idx;
+  idx.prefetch(keys(1));
+  idx.prefetch_chains(keys(1));
+  idx.insert(1, 10 * kDay, keys(1));
+  idx.insert(2, 50 * kDay, keys(2));
+  idx.expire_before(20 * kDay);  // keys(1)'s chains are now empty
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    idx.prefetch(keys(seed));
+    idx.prefetch_chains(keys(seed));
+  }
+  EXPECT_TRUE(idx.candidates(keys(1), 10 * kDay, kDay).empty());
+  EXPECT_EQ(idx.candidates(keys(2), 50 * kDay, kDay), (std::vector<uint64_t>{2}));
+  EXPECT_EQ(idx.size(), 1u);
+}
+
 TEST(LshIndex, LongChainsAreCapped) {
   LshIndex idx;
   for (uint32_t i = 0; i < 5000; ++i) idx.insert(i, kDay, keys(1));
