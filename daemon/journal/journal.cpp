@@ -494,6 +494,10 @@ void Journal::run_writer() {
             if (clusters_) clusters_->invalidate();
             rollback_to.run();
             release.run();
+            // The rest of the batch must not see what the refused item left in memory
+            // (an index entry, a cluster it opened or joined): reload what was kept.
+            if (detector_) detector_->load(*db_);
+            if (clusters_) clusters_->load(*db_);
           }
         }
         if (item_failed) {

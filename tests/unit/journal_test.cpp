@@ -11,6 +11,9 @@
 #include <thread>
 
 #include "core/ids.hpp"
+#include "dedup/clusters.hpp"
+#include "dedup/detector.hpp"
+#include "dedup/minhash.hpp"
 
 namespace minyi {
 
@@ -144,6 +147,76 @@ TEST_F(JournalTest, AFailingItemIsRefusedAloneAndLeavesNothingBehind) {
   auto again = j.submit(record("p", "k3", "sent again"));
   EXPECT_EQ(again.outcome, JournalOutcome::Accepted);
   EXPECT_EQ(j.submit(record("p", "k4", "x")).outcome, JournalOutcome::Replay);
+}
+
+TEST_F(JournalTest, ARefusedItemLeavesNoTraceInTheDedupStateOfItsBatch) {
+  // The first report of an issue at a place opens a cluster, then fails (its event id is
+  // taken). The reports queued behind it, in the same batch, must not join that cluster:
+  // it was rolled back with the item.
+  JournalOptions o{path_, true, 512, 100000};
+  o.dedup.enabled = true;
+  std::string taken_event;
+  auto report = [&](int n) {
+    const std::string content = "幸福家园小区楼下的工地每天夜里施工，噪音太大，居民无法休息，请尽快处理。";
+    JournalRecord r = record("p", std::nullopt, content);
+    r.suggestion_json = R"({"content":"x","dedup":null})";
+    DedupInput in;
+    IssueFeatures f = issue_features("", content, {}, &in.match_text);
+    in.shingles = shingle_hashes_unsorted(in.match_text);
+    in.bands = band_keys(minhash_of(in.shingles));
+    in.identities = {"phone:hmac-sha256:" + std::to_string(n)};  // everyone is someone else
+    in.identity_bits = identity_tag(in.identities);
+    in.event_time_ms = 1'790'000'000'000 + n;
+    in.places = f.places;
+    in.keywords = f.keywords;
+    in.problems = f.problems;
+    in.title = "噪音";
+    r.dedup = std::move(in);
+    return r;
+  };
+  const int n = 40;
+  {
+    Journal j(o);
+    j.submit(record("p", std::nullopt, "an earlier, unrelated suggestion"));
+    JournalReader reader(path_);
+    taken_event = reader.events_after(0, 1).at(0).id;
+    std::mutex mu;
+    std::condition_variable cv;
+    int answered = 0;
+    std::vector<JournalOutcome> outcomes(n);
+    for (int i = 0; i < n; ++i) {
+      JournalRecord r = report(i);
+      if (i == 0) r.event_id = taken_event;
+      j.submit_async(std::move(r), [&, i](JournalResult res) {
+        std::lock_guard lock(mu);
+        outcomes[i] = res.outcome;
+        ++answered;
+        cv.notify_all();
+      });
+    }
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return answered == n; }));
+    EXPECT_EQ(outcomes[0], JournalOutcome::Failed);
+    for (int i = 1; i < n; ++i) EXPECT_EQ(outcomes[i], JournalOutcome::Accepted) << i;
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  auto scalar = [&](const char* sql) {
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &st, nullptr), SQLITE_OK) << sql;
+    EXPECT_EQ(sqlite3_step(st), SQLITE_ROW) << sql;
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+  };
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM suggestions WHERE cluster_id IS NOT NULL"), n - 1);
+  EXPECT_EQ(scalar("SELECT COUNT(DISTINCT cluster_id) FROM suggestions"), 1) << "all joined one cluster";
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM clusters"), 1);
+  EXPECT_EQ(scalar("SELECT size FROM clusters"), n - 1) << "the refused report is not counted";
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM suggestions s WHERE cluster_id IS NOT NULL AND NOT EXISTS "
+                   "(SELECT 1 FROM clusters c WHERE c.id = s.cluster_id)"),
+            0);
+  sqlite3_close(db);
 }
 
 TEST_F(JournalTest, UnderConstantLoadTheWriterStartsTheLogOver) {
