@@ -276,7 +276,8 @@ void Journal::enqueue_and_wait(std::function<void(sql::Db&)> apply, bool bounded
 
 void Journal::run_writer() {
   std::vector<std::unique_ptr<Task>> batch;
-  // Prepared once: each queued item runs in its own savepoint.
+  // Prepared once: the per-item savepoints of a batch run again after a failure, and the
+  // newest event sequence.
   sql::Stmt savepoint(db_->get(), "SAVEPOINT task"), release(db_->get(), "RELEASE task"),
       rollback_to(db_->get(), "ROLLBACK TO task"), max_seq(db_->get(), "SELECT COALESCE(MAX(seq), 0) FROM events");
   // Frames in the WAL after the last commit, as the WAL hook reports them.
@@ -376,25 +377,6 @@ void Journal::run_writer() {
         std::lock_guard lock(mu_);
         ++commits_;
       }
-      // The checkpointer copies committed frames off this thread, but under constant load
-      // it never finds the log fully copied, and only a writer that does can start the
-      // log over. So when the log is long, the writer copies the few frames left itself,
-      // here between two transactions, and its next BEGIN rewinds the log. (A RESTART from
-      // the checkpointer blocked the writer for 60-970 ms at a time in the benchmark.)
-      // It does so only once the checkpointer is nearly caught up, so that copying the
-      // tail (and the fsync) is short.
-      if (wal_frames >= rewind_frames && wal_frames >= retry_at_frames &&
-          wal_frames - backfilled_frames_.load() <= kRewindTailFrames) {
-        int log = 0, copied = 0;
-        int rc = sqlite3_wal_checkpoint_v2(db_->get(), "main", SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
-        if (rc == SQLITE_OK && log == copied) {
-          wal_frames = 0;
-          retry_at_frames = 0;
-        } else {
-          retry_at_frames = wal_frames + kRewindTailFrames;  // a reader is in the way: later
-        }
-      }
-
       max_seq.step();
       int64_t seq = max_seq.col_int(0);
       max_seq.reset();
@@ -413,6 +395,24 @@ void Journal::run_writer() {
     }
     done_cv_.notify_one();
     batch.clear();
+    // The checkpointer copies committed frames off this thread, but under constant load
+    // it never finds the log fully copied, and only a writer that does can start the
+    // log over. So when the log is long, the writer copies the few frames left itself,
+    // here between two transactions, and its next BEGIN rewinds the log. (A RESTART from
+    // the checkpointer blocked the writer for 60-970 ms at a time in the benchmark.)
+    // It does so only once the checkpointer is nearly caught up, so that copying the
+    // tail (and the fsync) is short.
+    if (!commit_error && wal_frames >= rewind_frames && wal_frames >= retry_at_frames &&
+        wal_frames - backfilled_frames_.load() <= kRewindTailFrames) {
+      int log = 0, copied = 0;
+      int rc = sqlite3_wal_checkpoint_v2(db_->get(), "main", SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+      if (rc == SQLITE_OK && log == copied) {
+        wal_frames = 0;
+        retry_at_frames = 0;
+      } else {
+        retry_at_frames = wal_frames + kRewindTailFrames;  // a reader is in the way: later
+      }
+    }
   }
 }
 
