@@ -163,6 +163,7 @@ void Journal::run_checkpointer() {
   db.exec(opts_.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   uint64_t seen = 0;
   bool behind = false;
+  int last_copied = 0;
   const int db_fd = ::open(opts_.path.c_str(), O_RDONLY | O_CLOEXEC);
   struct CloseFd {
     int fd;
@@ -193,10 +194,16 @@ void Journal::run_checkpointer() {
         // log, which under constant load only the writer's own pass does: all the pages
         // copied since would be flushed there, on the commit path (~70 ms for 64 MiB of
         // log). Flush them here instead, pass by pass.
-        if (copied > backfilled_frames_.load() && db_fd >= 0) ::fdatasync(db_fd);
+        // (Fewer frames copied than last time: the writer started the log over since.)
+        const bool progress = copied > 0 && copied != last_copied;
+        if (progress && db_fd >= 0) ::fdatasync(db_fd);
+        // Passes follow each other at once while they make progress on a long log.
+        behind = progress && log - copied > kRewindTailFrames / 2;
+        last_copied = copied;
         backfilled_frames_ = copied;
+      } else {
+        behind = false;
       }
-      behind = rc == SQLITE_OK && log - copied > kRewindTailFrames / 2;
       // PASSIVE never waits, so under constant load it never sees the log fully copied;
       // the writer starts the log over itself (run_writer). Should the log still grow
       // (a reader holding an old snapshot), RESTART waits for the writer's current
