@@ -302,6 +302,16 @@ void Journal::run_writer() {
       std::max<int64_t>(1, opts_.wal_rewind_bytes / std::max<int64_t>(1, page_size.col_int(0)));
   page_size.reset();
   int64_t retry_at_frames = 0;
+  // The in-memory dedup state may hold what a rollback took back: mark it, and reload it
+  // from the journal before it is used again.
+  auto forget_dedup = [&] {
+    if (detector_) detector_->invalidate();
+    if (clusters_) clusters_->invalidate();
+  };
+  auto reload_dedup = [&] {
+    if (detector_ && detector_->stale()) detector_->load(*db_);
+    if (clusters_ && clusters_->stale()) clusters_->load(*db_);
+  };
   for (;;) {
     {
       std::unique_lock lock(mu_);
@@ -321,8 +331,7 @@ void Journal::run_writer() {
     for (bool isolated = false;;) {
       bool item_failed = false;
       try {
-        if (detector_ && detector_->stale()) detector_->load(*db_);
-        if (clusters_ && clusters_->stale()) clusters_->load(*db_);
+        reload_dedup();
         db_->exec("BEGIN IMMEDIATE");
         // The index memory of the next items is fetched while this one runs: the
         // slots two items ahead, the chains they start one item ahead.
@@ -349,19 +358,16 @@ void Journal::run_writer() {
             release.run();
           } catch (...) {
             errors[i] = std::current_exception();
-            if (detector_) detector_->invalidate();  // its index may hold the rolled-back entry
-            if (clusters_) clusters_->invalidate();
+            forget_dedup();
             rollback_to.run();
             release.run();
             // The rest of the batch must not see what the refused item left in memory
             // (an index entry, a cluster it opened or joined): reload what was kept.
-            if (detector_) detector_->load(*db_);
-            if (clusters_) clusters_->load(*db_);
+            reload_dedup();
           }
         }
         if (item_failed) {
-          if (detector_) detector_->invalidate();
-          if (clusters_) clusters_->invalidate();
+          forget_dedup();
           db_->exec("ROLLBACK");
           isolated = true;
           continue;
@@ -369,8 +375,7 @@ void Journal::run_writer() {
         db_->exec("COMMIT");
       } catch (...) {
         commit_error = std::current_exception();
-        if (detector_) detector_->invalidate();
-        if (clusters_) clusters_->invalidate();
+        forget_dedup();
         try {
           db_->exec("ROLLBACK");
         } catch (...) {
