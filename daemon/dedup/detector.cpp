@@ -66,7 +66,7 @@ DuplicateDetector::~DuplicateDetector() = default;
 void DuplicateDetector::prepare(sql::Db& db) {
   if (prepared_for_ == &db) return;
   fetch_ = std::make_unique<sql::Stmt>(db.get(),
-                                       "SELECT suggestion_id, root_id, match_text, identities, places "
+                                       "SELECT suggestion_id, root_id, match_text, identities, places, root_cluster "
                                        "FROM dedup_signatures WHERE suggestion_rowid = ?1");
   // Signatures from before schema version 4 do not name their suggestion.
   fetch_suggestion_ = std::make_unique<sql::Stmt>(
@@ -76,8 +76,8 @@ void DuplicateDetector::prepare(sql::Db& db) {
   // The band keys live in dedup_index only (dedup_signatures.bands is left empty).
   insert_ = std::make_unique<sql::Stmt>(db.get(),
                                         "INSERT INTO dedup_signatures(suggestion_rowid, event_minutes, bands, "
-                                        "match_text, identities, places, suggestion_id, root_id) "
-                                        "VALUES(?1,?2,X'',?3,?4,?5,?6,?7)");
+                                        "match_text, identities, places, suggestion_id, root_id, root_cluster) "
+                                        "VALUES(?1,?2,X'',?3,?4,?5,?6,?7,?8)");
   insert_index_ = std::make_unique<sql::Stmt>(
       db.get(), "INSERT INTO dedup_index(suggestion_rowid, event_minutes, bands, identity_tag) VALUES(?1,?2,?3,?4)");
   prepared_for_ = &db;
@@ -86,6 +86,9 @@ void DuplicateDetector::prepare(sql::Db& db) {
 void DuplicateDetector::load(sql::Db& db) {
   prepare(db);
   index_ = LshIndex();
+  corrected_.clear();
+  sql::Stmt corrections(db.get(), "SELECT suggestion_id FROM dedup_actions WHERE action = 'remove_from_cluster'");
+  while (corrections.step()) corrected_.insert(corrections.col_text(0));
   sql::Stmt newest(db.get(), "SELECT COALESCE(MAX(event_minutes), 0) FROM dedup_index");
   newest.step();
   watermark_ms_ = newest.col_int(0) * 60000;
@@ -150,6 +153,8 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
     const bool named = !fetch_->col_null(0);
     std::string id = fetch_->col_text(0), root = fetch_->col_text(1);
     std::string text = fetch_->col_text(2), identities = fetch_->col_text(3), places = fetch_->col_text(4);
+    std::optional<std::string> root_cluster;
+    if (!fetch_->col_null(5)) root_cluster = fetch_->col_text(5);
     fetch_->reset();
     if (!named) {
       fetch_suggestion_->bind(1, static_cast<int64_t>(rowid));
@@ -183,6 +188,7 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
     best.duplicate = true;
     best.duplicate_of = root.empty() ? id : root;
     best.score = sim;
+    best.root_cluster = corrected_.count(best.duplicate_of) ? std::nullopt : root_cluster;
     char buf[256];
     std::snprintf(buf, sizeof buf, "text 3-gram Jaccard %.3f with %s; submitter: %s", sim, id.c_str(),
                   rel == "same" ? ("same " + via).c_str() : "no identity to compare");
@@ -195,7 +201,8 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
 }
 
 void DuplicateDetector::record(sql::Db& db, int64_t suggestion_rowid, const DedupInput& in,
-                               const std::string& suggestion_id, const std::string& root_id) {
+                               const std::string& suggestion_id, const std::string& root_id,
+                               const std::string& root_cluster) {
   prepare(db);
   insert_->bind(1, suggestion_rowid)
       .bind(2, in.event_time_ms / 60000)
@@ -204,6 +211,7 @@ void DuplicateDetector::record(sql::Db& db, int64_t suggestion_rowid, const Dedu
       .bind(5, join(in.places))
       .bind(6, suggestion_id)
       .bind(7, root_id)
+      .bind(8, root_cluster)
       .run();
   if (in.match_text.empty()) return;  // nothing to compare: never a candidate
   const uint32_t tag = in.identity_bits;

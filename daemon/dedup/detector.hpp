@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "dedup/lsh_index.hpp"
@@ -50,6 +52,9 @@ struct DedupDecision {
   std::string duplicate_of;  // suggestion id of the original (the root of a chain)
   double score = 0;          // similarity to it
   std::string reason;
+  // The original's cluster ("" for none) when the matched signature names it and no
+  // correction has touched the original since; otherwise the caller looks it up.
+  std::optional<std::string> root_cluster;
 };
 
 // Algorithm tag stored with each decision; bump when results could change.
@@ -66,9 +71,14 @@ class DuplicateDetector {
   // Within the writer's transaction, before the suggestion row is written.
   DedupDecision decide(sql::Db& db, const DedupInput& in);
   // Within the same transaction, after the suggestion row is written; `root_id` is the
-  // suggestion itself, or the original it was linked to as a duplicate.
+  // suggestion itself, or the original it was linked to as a duplicate; `root_cluster` is
+  // that root's cluster ("" for none).
   void record(sql::Db& db, int64_t suggestion_rowid, const DedupInput& in, const std::string& suggestion_id,
-              const std::string& root_id);
+              const std::string& root_id, const std::string& root_cluster);
+  // An admin correction changed `suggestion_id`'s cluster: from now on a duplicate of it
+  // looks the cluster up in the journal instead of trusting the signatures. load() reads
+  // these back from the journal's correction log.
+  void corrected(const std::string& suggestion_id) { corrected_.insert(suggestion_id); }
   // Asks the CPU for the index memory a later decide()/record() of `in` will touch:
   // first (`chains` false) the table slots, then (true) the chains they start. The
   // journal writer calls it for the next items of a batch while it works on this one.
@@ -94,6 +104,7 @@ class DuplicateDetector {
   bool stale_ = true;
   sql::Db* prepared_for_ = nullptr;
   std::unique_ptr<sql::Stmt> fetch_, fetch_suggestion_, insert_, insert_index_;
+  std::unordered_set<std::string> corrected_;  // suggestions moved out of a cluster by an admin
 };
 
 }  // namespace minyi

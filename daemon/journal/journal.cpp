@@ -477,10 +477,15 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
   if (rec.dedup && detector_) {
     decision = detector_->decide(db, *rec.dedup);
     if (decision.duplicate) {
-      // A duplicate belongs to its original's cluster and does not count again.
-      s.cluster_of.bind_static(1, decision.duplicate_of);
-      if (s.cluster_of.step() && !s.cluster_of.col_null(0)) cluster.cluster_id = s.cluster_of.col_text(0);
-      s.cluster_of.reset();
+      // A duplicate belongs to its original's cluster and does not count again. The
+      // matched signature names that cluster unless a correction touched the original.
+      if (decision.root_cluster) {
+        cluster.cluster_id = *decision.root_cluster;
+      } else {
+        s.cluster_of.bind_static(1, decision.duplicate_of);
+        if (s.cluster_of.step() && !s.cluster_of.col_null(0)) cluster.cluster_id = s.cluster_of.col_text(0);
+        s.cluster_of.reset();
+      }
       if (!cluster.cluster_id.empty()) {
         s.cluster_size.bind_static(1, cluster.cluster_id);
         if (s.cluster_size.step()) cluster.size = s.cluster_size.col_int(0);
@@ -510,7 +515,7 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
   s.insert_suggestion.run();
   if (rec.dedup && detector_)
     detector_->record(db, sqlite3_last_insert_rowid(db.get()), *rec.dedup, rec.suggestion_id,
-                      decision.duplicate ? decision.duplicate_of : rec.suggestion_id);
+                      decision.duplicate ? decision.duplicate_of : rec.suggestion_id, cluster.cluster_id);
   // The event carries the suggestion document itself: stored once, in suggestions.doc,
   // which never changes after this transaction. A duplicate is announced as such, so
   // downstream links it instead of opening a new case.
@@ -613,10 +618,12 @@ std::string Journal::unlink_duplicate(const std::string& id, const std::string& 
   c.apply = [&](sql::Db& db, SuggestionState& state, std::string& previous) -> std::string {
     if (state.status != "duplicate") return "suggestion " + id + " is not a duplicate";
     sql::Stmt(db.get(), "UPDATE suggestions SET status='new', duplicate_of=NULL WHERE id=?1").bind(1, id).run();
-    sql::Stmt(
-        db.get(),
-        "UPDATE dedup_signatures SET root_id=?1 WHERE suggestion_rowid=(SELECT rowid FROM suggestions WHERE id=?1)")
+    // Now its own root: a later duplicate of it joins the cluster it is in.
+    sql::Stmt(db.get(),
+              "UPDATE dedup_signatures SET root_id=?1, root_cluster=?2 "
+              "WHERE suggestion_rowid=(SELECT rowid FROM suggestions WHERE id=?1)")
         .bind(1, id)
+        .bind(2, state.cluster_id)
         .run();
     previous = "duplicate_of " + state.duplicate_of;
     state.status = "new";
@@ -638,6 +645,8 @@ std::string Journal::remove_from_cluster(const std::string& id, const std::strin
       sql::Stmt(db.get(), "UPDATE clusters SET size = MAX(size - 1, 0) WHERE id=?1").bind(1, cluster).run();
     previous = "cluster_id " + cluster;
     state.cluster_id.clear();
+    // Signatures naming it as the root still name the cluster it left.
+    if (detector_) detector_->corrected(id);
     return "";
   };
   c.after = [&](sql::Db& db, const std::string& time) {

@@ -95,7 +95,7 @@ class JournalReader {
 
 class Journal {
  public:
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
   // Opens (creating if needed), migrates and starts the writer thread.
   explicit Journal(JournalOptions opts);

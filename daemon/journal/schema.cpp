@@ -155,6 +155,12 @@ INSERT INTO dedup_index(suggestion_rowid, event_minutes, bands)
 CREATE INDEX dedup_index_time ON dedup_index(event_minutes);
 DROP INDEX IF EXISTS dedup_signatures_time;
 )sql",
+    // 6: a signature names the cluster a duplicate linked through it joins (its root's
+    // cluster; '' for none), so a new duplicate does not look its original's row up by id.
+    // Rows written before stay NULL and are looked up the old way.
+    R"sql(
+ALTER TABLE dedup_signatures ADD COLUMN root_cluster TEXT;
+)sql",
 };
 
 }  // namespace

@@ -143,6 +143,39 @@ class DuplicatesTest(unittest.TestCase):
         self.assertRegex(metrics, r"minyi_events_last_seq \d+")
         self.assertIn('minyi_plugin_counter{instance="portal",name="accepted"} 4', metrics)
 
+    def test_later_duplicates_follow_corrections_of_their_original(self):
+        # A duplicate joins its original's cluster; the signatures name that cluster, so
+        # a correction of the original must be followed, also after a restart.
+        a = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        b = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        c = self.d.post({"content": TEXT, "submitter": {"phone": "13900139000"}})[2]["id"]
+        cluster = self.doc(a)["dedup"]["cluster_id"]
+        self.assertTrue(cluster)
+        self.assertEqual([self.doc(x)["dedup"]["cluster_id"] for x in (b, c)], [cluster, cluster])
+        self.assertEqual(self.d.admin("POST", f"/v1/admin/suggestions/{b}/unlink", {"by": "ops", "reason": "r"})[0], 200)
+        d = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        self.assertEqual((self.doc(d)["dedup"]["duplicate_of"], self.doc(d)["dedup"]["cluster_id"]), (b, cluster))
+        # b leaves the cluster: d's signature still names it, but a new copy follows b.
+        self.assertEqual(self.d.admin("POST", f"/v1/admin/suggestions/{b}/uncluster", {"by": "ops", "reason": "r"})[0],
+                         200)
+        e = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        self.assertEqual((self.doc(e)["dedup"]["duplicate_of"], self.doc(e)["dedup"]["cluster_id"]), (b, None))
+        self.assertEqual(self.d.query("SELECT cluster_id FROM suggestions WHERE id=?", e), [(None,)])
+        # Someone else's copy still joins the cluster a and c are in.
+        g = self.d.post({"content": TEXT, "submitter": {"phone": "13700137000"}})[2]["id"]
+        self.assertEqual(self.doc(g)["dedup"]["cluster_id"], cluster)
+        # The same after a crash: the corrections are read back from the journal.
+        other = "公交站台破损，雨天没有遮挡，老人孩子等车很不方便，建议在人民路口增设候车亭。"
+        h = self.d.post({"content": other, "submitter": {"phone": "13600136000"}})[2]["id"]
+        i = self.d.post({"content": other, "submitter": {"phone": "13600136000"}})[2]["id"]
+        self.assertTrue(self.doc(i)["dedup"]["cluster_id"])
+        self.assertEqual(self.d.admin("POST", f"/v1/admin/suggestions/{h}/uncluster", {"by": "ops", "reason": "r"})[0],
+                         200)
+        self.d.kill9()
+        self.d.start()
+        j = self.d.post({"content": other, "submitter": {"phone": "13600136000"}}, path="/v1/app")[2]["id"]
+        self.assertEqual((self.doc(j)["dedup"]["duplicate_of"], self.doc(j)["dedup"]["cluster_id"]), (h, None))
+
     def test_decisions_and_index_survive_restart_and_kill9(self):
         ids = [self.d.post({"content": f"{TEXT}（第{i}号楼）", "submitter": {"phone": "13800138000"}})[2]["id"]
                for i in range(5)]
@@ -167,7 +200,8 @@ class DuplicatesTest(unittest.TestCase):
 
     def test_a_journal_from_schema_version_3_is_upgraded_in_place(self):
         # Version 3 kept the band keys in dedup_signatures and its signatures did not name
-        # their suggestion; versions 4 and 5 add the names and the narrow dedup_index.
+        # their suggestion; versions 4 and 5 add the names and the narrow dedup_index, version 6
+        # the root's cluster.
         a = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
         b = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
         self.assertEqual(self.d.terminate(), 0)
@@ -178,15 +212,19 @@ class DuplicatesTest(unittest.TestCase):
                 DROP TABLE dedup_index;
                 ALTER TABLE dedup_signatures DROP COLUMN suggestion_id;
                 ALTER TABLE dedup_signatures DROP COLUMN root_id;
+                ALTER TABLE dedup_signatures DROP COLUMN root_cluster;
                 CREATE INDEX dedup_signatures_time ON dedup_signatures(event_minutes);
                 DELETE FROM schema_version WHERE version > 3;
             """)
         self.d.start()
         self.assertIn("duplicate index holds 2 suggestion", self.d.log())
-        self.assertEqual(self.d.query("SELECT MAX(version) FROM schema_version"), [(5,)])
+        self.assertEqual(self.d.query("SELECT MAX(version) FROM schema_version"), [(6,)])
         c = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
         self.assertEqual(self.doc(b)["dedup"]["duplicate_of"], a)
         self.assertEqual(self.doc(c)["dedup"]["duplicate_of"], a, "b's root, read from the suggestions table")
+        self.assertEqual(self.doc(c)["dedup"]["cluster_id"], self.doc(a)["dedup"]["cluster_id"],
+                         "a's cluster, read from the suggestions table")
+        self.assertTrue(self.doc(c)["dedup"]["cluster_id"])
         # A new text from another person after the upgrade is new, and the index grows.
         self.assertEqual(self.doc(self.d.post({"content": TEXT, "submitter": {"phone": "13900139000"}})[2]["id"])
                          ["dedup"]["status"], "new")
