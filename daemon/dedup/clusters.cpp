@@ -65,37 +65,52 @@ const std::set<std::u32string> kStopWords = {
 
 uint64_t pack(char32_t a, char32_t b) { return (static_cast<uint64_t>(a) << 32) | b; }
 
-// The tables above, indexed for one pass over a text: per-character flags and the
-// suffixes and problem terms by first character, as flat tables over the Basic
-// Multilingual Plane (one load per character).
+// The tables above, indexed for one pass over a text: four flag bits per character of the
+// Basic Multilingual Plane (32 KB, one load per character: the larger per-character tables
+// this replaced missed the cache under load), and the suffixes and problem terms by first
+// character, looked up only for characters flagged kStarts.
 struct Lexicon {
-  enum : uint8_t { kNotName = 1, kFunction = 2, kStopFirst = 4 };
-  std::vector<uint8_t> flags = std::vector<uint8_t>(0x10000, 0);
-  // Suffixes and problem terms starting with a character: lists[first[c]] (first[c] = 0: none).
+  enum : uint8_t { kNotName = 1, kFunction = 2, kStopFirst = 4, kStarts = 8 };
+  std::vector<uint8_t> nibbles = std::vector<uint8_t>(0x10000 / 2, 0);
   struct Starting {
     std::vector<uint16_t> suffixes, problems;
   };
-  std::vector<uint16_t> first = std::vector<uint16_t>(0x10000, 0);
-  std::vector<Starting> lists = std::vector<Starting>(1);
+  std::vector<Starting> lists;
+  // The characters flagged kStarts, by open addressing: (character, index into lists).
+  static constexpr size_t kSlots = 1024;
+  std::array<std::pair<char32_t, uint16_t>, kSlots> slots{};
   std::unordered_set<uint64_t> stop_words;
+  static size_t slot_of(char32_t c) { return (c * 0x9E3779B1u) >> 22; }  // 10 bits
   Starting& starting(char32_t c) {
-    if (!first[c]) {
-      first[c] = static_cast<uint16_t>(lists.size());
-      lists.emplace_back();
+    for (size_t h = slot_of(c);; h = (h + 1) % kSlots) {
+      if (slots[h].first == c) return lists[slots[h].second];
+      if (!slots[h].first) {
+        slots[h] = {c, static_cast<uint16_t>(lists.size())};
+        set(c, kStarts);
+        return lists.emplace_back();
+      }
     }
-    return lists[first[c]];
+  }
+  const Starting& starting_with(char32_t c) const {  // c is flagged kStarts
+    size_t h = slot_of(c);
+    while (slots[h].first != c) h = (h + 1) % kSlots;
+    return lists[slots[h].second];
+  }
+  void set(char32_t c, uint8_t flag) {
+    if (c < 0x10000) nibbles[c >> 1] |= static_cast<uint8_t>(flag << ((c & 1) * 4));
   }
   Lexicon() {
+    lists.reserve(kPlaceSuffixes.size() + kProblemTerms.size());
     for (uint16_t i = 0; i < kPlaceSuffixes.size(); ++i) starting(kPlaceSuffixes[i][0]).suffixes.push_back(i);
     for (uint16_t i = 0; i < kProblemTerms.size(); ++i) starting(kProblemTerms[i][0]).problems.push_back(i);
-    for (char32_t c : kNotNameChars) flags[c] |= kNotName;
-    for (char32_t c : kFunctionChars) flags[c] |= kFunction;
+    for (char32_t c : kNotNameChars) set(c, kNotName);
+    for (char32_t c : kFunctionChars) set(c, kFunction);
     for (const auto& w : kStopWords) {
       stop_words.insert(pack(w[0], w[1]));
-      flags[w[0]] |= kStopFirst;
+      set(w[0], kStopFirst);
     }
   }
-  uint8_t operator[](char32_t c) const { return c < 0x10000 ? flags[c] : 0; }
+  uint8_t operator[](char32_t c) const { return c < 0x10000 ? (nibbles[c >> 1] >> ((c & 1) * 4)) & 0xF : 0; }
 };
 const Lexicon& lexicon() {
   static const Lexicon lex;
@@ -153,8 +168,8 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
   std::vector<std::pair<uint16_t, size_t>> suffix_hits;  // (suffix index, position)
   std::array<int, kProblemTerms.size()> problem_counts{};
   for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] >= 0x10000 || !lex.first[text[i]]) continue;
-    const Lexicon::Starting& here = lex.lists[lex.first[text[i]]];
+    if (!(lex[text[i]] & Lexicon::kStarts)) continue;
+    const Lexicon::Starting& here = lex.starting_with(text[i]);
     for (uint16_t idx : here.suffixes)
       if (text.compare(i, kPlaceSuffixes[idx].size(), kPlaceSuffixes[idx]) == 0) suffix_hits.emplace_back(idx, i);
     for (uint16_t idx : here.problems)
