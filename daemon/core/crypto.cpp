@@ -1,12 +1,13 @@
-// Thin wrappers over OpenSSL's one-shot digest, HMAC and RNG functions.
+// Thin wrappers over OpenSSL's digest and RNG functions, and HMAC-SHA256 on top of them.
 #include "core/crypto.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <cstring>
+#include <initializer_list>
 #include <stdexcept>
 
 namespace minyi {
@@ -22,10 +23,38 @@ std::string to_hex(std::string_view bytes) {
   return out;
 }
 
+namespace {
+
+// Fetched once: the one-shot SHA256() and HMAC() look the algorithm up in OpenSSL 3's
+// provider tables on every call, which cost more than hashing a suggestion's bytes.
+const EVP_MD* sha256_md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (!md) throw std::runtime_error("SHA-256 unavailable");
+  return md;
+}
+
+struct ThreadDigest {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~ThreadDigest() { EVP_MD_CTX_free(ctx); }
+};
+
+void sha256_of(std::initializer_list<std::string_view> parts, unsigned char (&out)[SHA256_DIGEST_LENGTH]) {
+  thread_local ThreadDigest d;
+  if (!d.ctx || EVP_DigestInit_ex2(d.ctx, sha256_md(), nullptr) != 1) throw std::runtime_error("SHA-256 unavailable");
+  for (std::string_view p : parts) EVP_DigestUpdate(d.ctx, p.data(), p.size());
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(d.ctx, out, &len) != 1 || len != SHA256_DIGEST_LENGTH)
+    throw std::runtime_error("SHA-256 failed");
+}
+
+std::string_view view(const unsigned char* p, size_t n) { return {reinterpret_cast<const char*>(p), n}; }
+
+}  // namespace
+
 std::string sha256_hex(std::string_view data) {
   unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
-  return to_hex({reinterpret_cast<const char*>(md), sizeof md});
+  sha256_of({data}, md);
+  return to_hex(view(md, sizeof md));
 }
 
 Sha256Stream::Sha256Stream() : ctx_(EVP_MD_CTX_new()) {
@@ -43,13 +72,28 @@ std::string Sha256Stream::hex_digest() {
   return to_hex({reinterpret_cast<const char*>(md), len});
 }
 
+// HMAC (RFC 2104) over the fetched SHA-256: H((K ^ opad) || H((K ^ ipad) || data)).
 std::string hmac_sha256(std::string_view key, std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-            data.size(), md, &len))
-    throw std::runtime_error("HMAC-SHA256 failed");
-  return std::string(reinterpret_cast<const char*>(md), len);
+  constexpr size_t kBlock = 64;
+  unsigned char k[kBlock] = {0}, ipad[kBlock], opad[kBlock], inner[SHA256_DIGEST_LENGTH], md[SHA256_DIGEST_LENGTH];
+  if (key.size() > kBlock) {
+    unsigned char hashed[SHA256_DIGEST_LENGTH];
+    sha256_of({key}, hashed);
+    std::memcpy(k, hashed, sizeof hashed);
+    OPENSSL_cleanse(hashed, sizeof hashed);
+  } else if (!key.empty()) {
+    std::memcpy(k, key.data(), key.size());
+  }
+  for (size_t i = 0; i < kBlock; ++i) {
+    ipad[i] = k[i] ^ 0x36;
+    opad[i] = k[i] ^ 0x5c;
+  }
+  sha256_of({view(ipad, kBlock), data}, inner);
+  sha256_of({view(opad, kBlock), view(inner, sizeof inner)}, md);
+  OPENSSL_cleanse(k, sizeof k);
+  OPENSSL_cleanse(ipad, sizeof ipad);
+  OPENSSL_cleanse(opad, sizeof opad);
+  return std::string(reinterpret_cast<const char*>(md), sizeof md);
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) { return to_hex(hmac_sha256(key, data)); }

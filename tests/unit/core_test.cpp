@@ -54,6 +54,22 @@ TEST(Crypto, KnownVectors) {
   // RFC 4231 test case 2.
   EXPECT_EQ(hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  // RFC 4231 test cases 1 (20-byte key), 6 (a 131-byte key, longer than a block: hashed
+  // first) and 7 (the same key, a message longer than a block).
+  EXPECT_EQ(hmac_sha256_hex(std::string(20, '\x0b'), "Hi There"),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(hmac_sha256_hex(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First"),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  EXPECT_EQ(hmac_sha256_hex(std::string(131, '\xaa'),
+                            "This is a test using a larger than block-size key and a larger than block-size data. "
+                            "The key needs to be hashed before being used by the HMAC algorithm."),
+            "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+  // A key of exactly one block is used as it is; an empty key and message (values from
+  // Python's hmac module).
+  EXPECT_EQ(hmac_sha256_hex(std::string(64, 'k'), "m"),
+            "3b7a8d453e76edb519238a515105a57508d0f169f480ebeee120a9e7803289fa");
+  EXPECT_EQ(hmac_sha256_hex("", ""), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(base64_decode("5rCR5oSP"), "民意");
   EXPECT_FALSE(base64_decode("not base64!"));
   EXPECT_TRUE(constant_time_equal("abc", "abc"));
