@@ -3,7 +3,8 @@
 # web channel (file sink and HTTP sink on, journal durable), once with synchronous=FULL
 # and once with NORMAL, then the same load against nginx answering `return 201` (the
 # local ceiling). Prints one line per run and the ratios. Usage: bench/run_ingest.sh [SECONDS]
-# DEDUP=true|false (default false: the skeleton's numbers) switches duplicate/cluster detection.
+# DEDUP=true|false (default false: the skeleton's numbers) switches duplicate/cluster detection;
+# DEDUP=compare runs off and on alternately ROUNDS times (default 3) and prints the slowdowns.
 # SENDERS=per-message|unique (default per-message): see minyi-ingest-load --help.
 # HTTP_MODE=structured|binary|batch (default structured, the sink's default): the HTTP sink's mode.
 set -euo pipefail
@@ -40,41 +41,74 @@ http {
 CONF
 nginx -c "$work/nginx.conf" -p "$work/nginx"
 
-results=()
-for mode in FULL NORMAL; do
-  state="$work/state-$mode"
+# One minyid run: prints the load generator's line and the journal's counts.
+run_minyid() {  # MODE DEDUP
+  local mode=$1 dedup=$2 state port pid line
+  state="$work/state-$mode-$dedup-$RANDOM"
   port=$(free_port)
-  cat >"$work/minyi-$mode.yaml" <<CONF
+  cat >"$state.yaml" <<CONF
 minyi:
   state_dir: $state
   plugin_path: [$(pwd)/build-bench/plugins]
   public: {listen: 127.0.0.1:$port}
   log: {level: warn}
   journal: {synchronous: $mode}
-dedup: {enabled: ${DEDUP:-false}}
+dedup: {enabled: $dedup}
 channels:
   - {name: portal, plugin: web}
 sinks:
   - {name: archive, plugin: file, path: $state/out/events.ndjson}
   - {name: cases, plugin: http, url: "http://127.0.0.1:$NGINX_PORT/intake", mode: ${HTTP_MODE:-structured}}
 CONF
-  ./build-bench/minyid --config "$work/minyi-$mode.yaml" 2>"$work/minyid-$mode.log" &
+  ./build-bench/minyid --config "$state.yaml" 2>"$state.log" &
   pid=$!
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; python3 -c 'import time; time.sleep(0.1)'; done
   line=$(./build-bench/bench/minyi-ingest-load --port "$port" --connections "$CONNS" --duration "$DURATION" \
          --csv "$CSV" --senders "${SENDERS:-per-message}" \
-         --label "minyid synchronous=$mode dedup=${DEDUP:-false} senders=${SENDERS:-per-message} http_sink=${HTTP_MODE:-structured}")
-  echo "$line"
-  results+=("$line")
+         --label "minyid synchronous=$mode dedup=$dedup senders=${SENDERS:-per-message} http_sink=${HTTP_MODE:-structured}")
   kill -TERM $pid
   wait $pid
+  echo "$line"
   echo "  journal: $(sqlite3 "$state/journal.db" 'SELECT COUNT(*) FROM suggestions') suggestions; sink cursors: $(sqlite3 "$state/journal.db" "SELECT group_concat(sink || '=' || seq, ' ') FROM sink_cursors")"
+  rm -rf "$state"
+}
+rate() { sed -E -n 's/.* rate=([0-9]+).*/\1/p' <<<"$1" | head -1; }
+ceiling() {
+  ./build-bench/bench/minyi-ingest-load --port "$NGINX_PORT" --connections "$CONNS" --duration "$DURATION" \
+    --csv "$CSV" --label "nginx return 201"
+}
+
+if [[ ${DEDUP:-false} == compare ]]; then
+  # Dedup off and on, alternately, ROUNDS times per synchronous mode: this VM's speed
+  # drifts over minutes, so pairs run back to back compare better than separate runs.
+  ROUNDS=${ROUNDS:-3}
+  for mode in FULL NORMAL; do
+    slow=()
+    for r in $(seq "$ROUNDS"); do
+      off=$(run_minyid "$mode" false); echo "$off"
+      on=$(run_minyid "$mode" true); echo "$on"
+      slow+=("$(python3 -c "import sys; print(f'{1 - float(sys.argv[2]) / float(sys.argv[1]):.3f}')" "$(rate "$off")" "$(rate "$on")")")
+      echo "  round $r: dedup on is $(python3 -c "import sys; print(f'{float(sys.argv[1]):.1%}')" "${slow[-1]}") slower"
+    done
+    python3 - "$mode" "${slow[@]}" <<'PY'
+import statistics, sys
+mode, xs = sys.argv[1], [float(x) for x in sys.argv[2:]]
+print(f"{mode}: dedup on slower by {', '.join(f'{x:.0%}' for x in xs)} (median {statistics.median(xs):.0%})")
+PY
+  done
+  ceiling
+  exit 0
+fi
+
+results=()
+for mode in FULL NORMAL; do
+  out=$(run_minyid "$mode" "${DEDUP:-false}")
+  echo "$out"
+  results+=("$out")
 done
-ceiling=$(./build-bench/bench/minyi-ingest-load --port "$NGINX_PORT" --connections "$CONNS" --duration "$DURATION" \
-          --csv "$CSV" --label "nginx return 201")
-echo "$ceiling"
-rate() { sed -E 's/.* rate=([0-9]+).*/\1/' <<<"$1"; }
-full=$(rate "${results[0]}"); normal=$(rate "${results[1]}"); top=$(rate "$ceiling")
+top=$(ceiling)
+echo "$top"
+full=$(rate "${results[0]}"); normal=$(rate "${results[1]}"); top=$(rate "$top")
 python3 - "$full" "$normal" "$top" <<'PY'
 import sys
 full, normal, top = map(float, sys.argv[1:])
