@@ -26,6 +26,7 @@
 
 #include "dedup/detector.hpp"
 #include "dedup/lsh_index.hpp"
+#include "journal/schema.hpp"
 #include "journal/sqlite.hpp"
 
 namespace {
@@ -198,20 +199,14 @@ void BM_DetectorStartup(benchmark::State& state) {
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "journal.db").string();
   {
-    // The journal's dedup tables (schema version 5).
+    // The journal's own schema, every migration applied.
     minyi::sql::Db db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     db.exec("PRAGMA journal_mode=WAL");
-    db.exec(
-        "CREATE TABLE dedup_signatures (suggestion_rowid INTEGER PRIMARY KEY, event_minutes INTEGER NOT NULL, "
-        "bands BLOB NOT NULL, match_text TEXT NOT NULL, identities TEXT NOT NULL, places TEXT NOT NULL DEFAULT '', "
-        "suggestion_id TEXT, root_id TEXT);"
-        "CREATE TABLE dedup_index (suggestion_rowid INTEGER PRIMARY KEY, event_minutes INTEGER NOT NULL, "
-        "bands BLOB NOT NULL, identity_tag INTEGER NOT NULL DEFAULT 0);"
-        "CREATE INDEX dedup_index_time ON dedup_index(event_minutes);"
-        // read only for rows older than schema version 4 (none here)
-        "CREATE TABLE suggestions (rowid INTEGER PRIMARY KEY, id TEXT, status TEXT, duplicate_of TEXT);");
+    for (const char* migration : minyi::journal_migrations()) db.exec(migration);
     db.exec("BEGIN");
-    minyi::sql::Stmt sig(db.get(), "INSERT INTO dedup_signatures VALUES(?1,?2,X'',?3,?4,?5,?6,?7)");
+    minyi::sql::Stmt sig(db.get(),
+                         "INSERT INTO dedup_signatures(suggestion_rowid, event_minutes, bands, match_text, identities, "
+                         "places, suggestion_id, root_id) VALUES(?1,?2,X'',?3,?4,?5,?6,?7)");
     minyi::sql::Stmt idx(db.get(), "INSERT INTO dedup_index VALUES(?1,?2,?3,?4)");
     std::string text;
     for (int i = 0; i < 110; ++i) text += "小区门口道路积水";  // ~330 characters, 990 bytes
