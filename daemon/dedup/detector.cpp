@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/crypto.hpp"
 #include "dedup/minhash.hpp"
 #include "journal/sqlite.hpp"
 
@@ -50,6 +51,8 @@ std::string relation(const std::vector<std::string>& a, const std::vector<std::s
 
 }  // namespace
 
+std::string text_digest(std::string_view match_text) { return sha256_hex(match_text).substr(0, 32); }
+
 uint32_t identity_tag(const std::vector<std::string>& identities) {
   uint32_t tag = 0;
   for (const auto& id : identities) {
@@ -66,8 +69,10 @@ DuplicateDetector::~DuplicateDetector() = default;
 void DuplicateDetector::prepare(sql::Db& db) {
   if (prepared_for_ == &db) return;
   fetch_ = std::make_unique<sql::Stmt>(db.get(),
-                                       "SELECT suggestion_id, root_id, match_text, identities, places, root_cluster "
-                                       "FROM dedup_signatures WHERE suggestion_rowid = ?1");
+                                       "SELECT suggestion_id, root_id, match_text, identities, places, root_cluster, "
+                                       "text_hash, text_of FROM dedup_signatures WHERE suggestion_rowid = ?1");
+  fetch_text_ =
+      std::make_unique<sql::Stmt>(db.get(), "SELECT match_text FROM dedup_signatures WHERE suggestion_rowid = ?1");
   // Signatures from before schema version 4 do not name their suggestion.
   fetch_suggestion_ = std::make_unique<sql::Stmt>(
       db.get(),
@@ -76,8 +81,8 @@ void DuplicateDetector::prepare(sql::Db& db) {
   // The band keys live in dedup_index only (dedup_signatures.bands is left empty).
   insert_ = std::make_unique<sql::Stmt>(db.get(),
                                         "INSERT INTO dedup_signatures(suggestion_rowid, event_minutes, bands, "
-                                        "match_text, identities, places, suggestion_id, root_id, root_cluster) "
-                                        "VALUES(?1,?2,X'',?3,?4,?5,?6,?7,?8)");
+                                        "match_text, identities, places, suggestion_id, root_id, root_cluster, "
+                                        "text_hash, text_of) VALUES(?1,?2,X'',?3,?4,?5,?6,?7,?8,?9,?10)");
   insert_index_ = std::make_unique<sql::Stmt>(
       db.get(), "INSERT INTO dedup_index(suggestion_rowid, event_minutes, bands, identity_tag) VALUES(?1,?2,?3,?4)");
   prepared_for_ = &db;
@@ -143,6 +148,7 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
   auto cands =
       index_.candidates(in.bands, in.event_time_ms, opts_.duplicate_window_ms, kMaxCandidates, 256, in.identity_bits);
   if (cands.empty()) return best;
+  const std::string digest = in.text_hash.empty() ? text_digest(in.match_text) : in.text_hash;
   std::vector<uint64_t> mine;  // the shingle set, sorted when first needed
   for (uint64_t rowid : cands) {
     fetch_->bind(1, static_cast<int64_t>(rowid));
@@ -152,9 +158,15 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
     }
     const bool named = !fetch_->col_null(0);
     std::string id = fetch_->col_text(0), root = fetch_->col_text(1);
-    std::string text = fetch_->col_text(2), identities = fetch_->col_text(3), places = fetch_->col_text(4);
+    std::string identities = fetch_->col_text(3), places = fetch_->col_text(4);
     std::optional<std::string> root_cluster;
     if (!fetch_->col_null(5)) root_cluster = fetch_->col_text(5);
+    // Since schema 6 a signature carries its text's digest, and one with the same text
+    // as the signature it matched stores no copy of it (text_of names the row that does).
+    const std::string theirs_digest = fetch_->col_null(6) ? std::string() : fetch_->col_text(6);
+    const int64_t text_of = fetch_->col_null(7) ? 0 : fetch_->col_int(7);
+    std::string text;
+    if (theirs_digest.empty() || theirs_digest != digest) text = fetch_->col_text(2);
     fetch_->reset();
     if (!named) {
       fetch_suggestion_->bind(1, static_cast<int64_t>(rowid));
@@ -176,8 +188,14 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
     std::string via;
     std::string rel = relation(in.identities, split(identities), via);
     if (rel == "different") continue;
+    const bool same_text = theirs_digest.empty() ? text == in.match_text : theirs_digest == digest;
     double sim = 1.0;  // the same matching text: the same shingle set
-    if (text != in.match_text) {
+    if (!same_text) {
+      if (text_of) {  // stored with the signature it was the same as
+        fetch_text_->bind(1, text_of);
+        text = fetch_text_->step() ? fetch_text_->col_text(0) : std::string();
+        fetch_text_->reset();
+      }
       if (mine.empty()) {
         mine = in.shingles;
         sort_unique(mine);
@@ -188,6 +206,7 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
     best.duplicate = true;
     best.duplicate_of = root.empty() ? id : root;
     best.score = sim;
+    best.text_of = same_text ? (text_of ? text_of : static_cast<int64_t>(rowid)) : 0;
     best.root_cluster = corrected_.count(best.duplicate_of) ? std::nullopt : root_cluster;
     char buf[256];
     std::snprintf(buf, sizeof buf, "text 3-gram Jaccard %.3f with %s; submitter: %s", sim, id.c_str(),
@@ -202,17 +221,24 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
 
 void DuplicateDetector::record(sql::Db& db, int64_t suggestion_rowid, const DedupInput& in,
                                const std::string& suggestion_id, const std::string& root_id,
-                               const std::string& root_cluster) {
+                               const std::string& root_cluster, int64_t text_of) {
   prepare(db);
+  const std::string digest = in.match_text.empty()  ? std::string()
+                             : in.text_hash.empty() ? text_digest(in.match_text)
+                                                    : in.text_hash;
   insert_->bind(1, suggestion_rowid)
       .bind(2, in.event_time_ms / 60000)
-      .bind_static(3, in.match_text)
       .bind(4, join(in.identities))
       .bind(5, join(in.places))
       .bind(6, suggestion_id)
       .bind(7, root_id)
       .bind(8, root_cluster)
-      .run();
+      .bind(9, digest);
+  if (text_of)  // the same text as that signature: stored there only
+    insert_->bind(3, std::string_view("", 0)).bind(10, text_of);
+  else
+    insert_->bind_static(3, in.match_text).bind_null(10);
+  insert_->run();
   if (in.match_text.empty()) return;  // nothing to compare: never a candidate
   const uint32_t tag = in.identity_bits;
   insert_index_->bind(1, suggestion_rowid)

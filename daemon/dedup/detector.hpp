@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -32,7 +33,12 @@ struct DedupInput {
   std::vector<std::string> keywords;    // topic keywords (clusters.hpp)
   std::vector<std::string> problems;    // problem terms (clusters.hpp)
   std::string title;                    // title, or the start of the content
+  std::string text_hash;                // text_digest(match_text); computed by the detector when empty
 };
+
+// What identifies a matching text: the first 128 bits of its SHA-256, in hex. Two
+// signatures with the same digest have the same text (similarity 1.0 without comparing).
+std::string text_digest(std::string_view match_text);
 
 // One bit per identity (FNV-1a of its text, mod 32): two submitters whose tags share no bit
 // share no identity, so the index can leave them out without a journal read.
@@ -55,6 +61,9 @@ struct DedupDecision {
   // The original's cluster ("" for none) when the matched signature names it and no
   // correction has touched the original since; otherwise the caller looks it up.
   std::optional<std::string> root_cluster;
+  // The match had the same matching text: the signature row that stores that text (the
+  // new signature refers to it instead of storing a copy). 0 otherwise.
+  int64_t text_of = 0;
 };
 
 // Algorithm tag stored with each decision; bump when results could change.
@@ -72,9 +81,9 @@ class DuplicateDetector {
   DedupDecision decide(sql::Db& db, const DedupInput& in);
   // Within the same transaction, after the suggestion row is written; `root_id` is the
   // suggestion itself, or the original it was linked to as a duplicate; `root_cluster` is
-  // that root's cluster ("" for none).
+  // that root's cluster ("" for none); `text_of` is DedupDecision::text_of.
   void record(sql::Db& db, int64_t suggestion_rowid, const DedupInput& in, const std::string& suggestion_id,
-              const std::string& root_id, const std::string& root_cluster);
+              const std::string& root_id, const std::string& root_cluster, int64_t text_of);
   // An admin correction changed `suggestion_id`'s cluster: from now on a duplicate of it
   // looks the cluster up in the journal instead of trusting the signatures. load() reads
   // these back from the journal's correction log.
@@ -103,7 +112,7 @@ class DuplicateDetector {
   size_t inserts_since_expiry_ = 0;
   bool stale_ = true;
   sql::Db* prepared_for_ = nullptr;
-  std::unique_ptr<sql::Stmt> fetch_, fetch_suggestion_, insert_, insert_index_;
+  std::unique_ptr<sql::Stmt> fetch_, fetch_text_, fetch_suggestion_, insert_, insert_index_;
   std::unordered_set<std::string> corrected_;  // suggestions moved out of a cluster by an admin
 };
 

@@ -223,6 +223,7 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
       dedup_input.match_text = normalize_for_matching(content, spoken);
     }
     dedup_input.shingles = shingle_hashes_unsorted(dedup_input.match_text);
+    if (!dedup_input.match_text.empty()) dedup_input.text_hash = text_digest(dedup_input.match_text);
     dedup_input.bands = band_keys(minhash_of(dedup_input.shingles));
     // Windows are measured in event time: submitted_at when present, but never later than
     // the moment it was received — one report dated in the future would otherwise move

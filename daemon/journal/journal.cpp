@@ -515,7 +515,8 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
   s.insert_suggestion.run();
   if (rec.dedup && detector_)
     detector_->record(db, sqlite3_last_insert_rowid(db.get()), *rec.dedup, rec.suggestion_id,
-                      decision.duplicate ? decision.duplicate_of : rec.suggestion_id, cluster.cluster_id);
+                      decision.duplicate ? decision.duplicate_of : rec.suggestion_id, cluster.cluster_id,
+                      decision.duplicate ? decision.text_of : 0);
   // The event carries the suggestion document itself: stored once, in suggestions.doc,
   // which never changes after this transaction. A duplicate is announced as such, so
   // downstream links it instead of opening a new case.

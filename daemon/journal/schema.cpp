@@ -156,10 +156,14 @@ CREATE INDEX dedup_index_time ON dedup_index(event_minutes);
 DROP INDEX IF EXISTS dedup_signatures_time;
 )sql",
     // 6: a signature names the cluster a duplicate linked through it joins (its root's
-    // cluster; '' for none), so a new duplicate does not look its original's row up by id.
-    // Rows written before stay NULL and are looked up the old way.
+    // cluster; '' for none), so a new duplicate does not look its original's row up by id;
+    // it carries its matching text's digest, and a duplicate with the same text as the
+    // signature it matched stores no copy of it but the rowid of the signature that does
+    // (text_of). Rows written before stay NULL and are read the old way.
     R"sql(
 ALTER TABLE dedup_signatures ADD COLUMN root_cluster TEXT;
+ALTER TABLE dedup_signatures ADD COLUMN text_hash TEXT;
+ALTER TABLE dedup_signatures ADD COLUMN text_of INTEGER;
 )sql",
 };
 

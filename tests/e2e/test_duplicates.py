@@ -176,6 +176,39 @@ class DuplicatesTest(unittest.TestCase):
         j = self.d.post({"content": other, "submitter": {"phone": "13600136000"}}, path="/v1/app")[2]["id"]
         self.assertEqual((self.doc(j)["dedup"]["duplicate_of"], self.doc(j)["dedup"]["cluster_id"]), (h, None))
 
+    def test_a_resend_refers_to_the_stored_text_instead_of_copying_it(self):
+        def signatures():
+            return {r[0]: r[1:] for r in self.d.query(
+                "SELECT s.id, length(d.match_text), d.text_of, d.text_hash, s.rowid FROM dedup_signatures d "
+                "JOIN suggestions s ON s.rowid = d.suggestion_rowid")}
+
+        a, b, c = (self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"] for _ in range(3))
+        sig = signatures()
+        self.assertGreater(sig[a][0], 0)
+        self.assertIsNone(sig[a][1])
+        self.assertRegex(sig[a][2], r"^[0-9a-f]{32}$")
+        a_row = sig[a][3]
+        # b and c store no copy; c refers to a's row, not to b's (which holds none).
+        self.assertEqual([sig[x][:3] for x in (b, c)], [(0, a_row, sig[a][2])] * 2)
+        self.assertEqual([self.doc(x)["dedup"]["duplicate_of"] for x in (b, c)], [a, a])
+        # An edited copy is verified against the text a's row holds, and keeps its own.
+        edited = TEXT.replace("凌晨两点", "凌晨三点")
+        d = self.d.post({"content": edited, "submitter": {"phone": "13800138000"}})[2]["id"]
+        dd = self.doc(d)["dedup"]
+        self.assertEqual(dd["duplicate_of"], a)
+        self.assertTrue(0.8 <= dd["score"] < 1.0, dd)
+        self.assertIn(c, dd["reason"], "c, the newest copy, was verified through a's text")
+        self.assertGreater(signatures()[d][0], 0)
+        self.assertIsNone(signatures()[d][1])
+        self.d.kill9()
+        self.d.start()
+        e = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
+        f = self.d.post({"content": edited, "submitter": {"phone": "13800138000"}})[2]["id"]
+        self.assertEqual((self.doc(e)["dedup"]["duplicate_of"], self.doc(e)["dedup"]["score"]), (a, 1.0))
+        self.assertEqual((self.doc(f)["dedup"]["duplicate_of"], self.doc(f)["dedup"]["score"]), (a, 1.0))
+        sig = signatures()
+        self.assertEqual((sig[e][:2], sig[f][:2]), ((0, a_row), (0, sig[d][3])))
+
     def test_decisions_and_index_survive_restart_and_kill9(self):
         ids = [self.d.post({"content": f"{TEXT}（第{i}号楼）", "submitter": {"phone": "13800138000"}})[2]["id"]
                for i in range(5)]
@@ -201,7 +234,7 @@ class DuplicatesTest(unittest.TestCase):
     def test_a_journal_from_schema_version_3_is_upgraded_in_place(self):
         # Version 3 kept the band keys in dedup_signatures and its signatures did not name
         # their suggestion; versions 4 and 5 add the names and the narrow dedup_index, version 6
-        # the root's cluster.
+        # the root's cluster and the text's digest.
         a = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
         b = self.d.post({"content": TEXT, "submitter": {"phone": "13800138000"}})[2]["id"]
         self.assertEqual(self.d.terminate(), 0)
@@ -210,9 +243,15 @@ class DuplicatesTest(unittest.TestCase):
                 UPDATE dedup_signatures SET bands = (SELECT bands FROM dedup_index i
                                                      WHERE i.suggestion_rowid = dedup_signatures.suggestion_rowid);
                 DROP TABLE dedup_index;
+                -- before version 6 every signature stored its own text
+                UPDATE dedup_signatures SET match_text = (SELECT h.match_text FROM dedup_signatures h
+                                                          WHERE h.suggestion_rowid = dedup_signatures.text_of)
+                 WHERE text_of IS NOT NULL;
                 ALTER TABLE dedup_signatures DROP COLUMN suggestion_id;
                 ALTER TABLE dedup_signatures DROP COLUMN root_id;
                 ALTER TABLE dedup_signatures DROP COLUMN root_cluster;
+                ALTER TABLE dedup_signatures DROP COLUMN text_hash;
+                ALTER TABLE dedup_signatures DROP COLUMN text_of;
                 CREATE INDEX dedup_signatures_time ON dedup_signatures(event_minutes);
                 DELETE FROM schema_version WHERE version > 3;
             """)
