@@ -244,27 +244,71 @@ constexpr size_t kCompareProblems = 5;
 
 using Counts = std::vector<std::pair<std::string, int>>;
 
+bool word_before(const std::pair<std::string, int>& e, const std::string& w) { return e.first < w; }
+
 void add(Counts& counts, const std::string& word, int n) {
-  auto it = std::lower_bound(counts.begin(), counts.end(), word,
-                             [](const std::pair<std::string, int>& e, const std::string& w) { return e.first < w; });
+  auto it = std::lower_bound(counts.begin(), counts.end(), word, word_before);
   if (it != counts.end() && it->first == word)
     it->second += n;
   else
     counts.emplace(it, word, n);
 }
 
+// Adds a report's ranked words, the first weighing most (words.size() - i): known words
+// are counted in place, new ones sorted and merged in once (not inserted one by one).
+void add_ranked(Counts& counts, const std::vector<std::string>& words) {
+  const auto old = static_cast<long>(counts.size());
+  for (size_t i = 0; i < words.size(); ++i) {
+    const int n = static_cast<int>(words.size() - i);
+    auto end = counts.begin() + old;
+    auto it = std::lower_bound(counts.begin(), end, words[i], word_before);
+    if (it != end && it->first == words[i])
+      it->second += n;
+    else
+      counts.emplace_back(words[i], n);
+  }
+  if (static_cast<long>(counts.size()) == old) return;
+  std::sort(counts.begin() + old, counts.end());
+  // A word listed twice by the caller is counted once with both weights.
+  auto out = counts.begin() + old;
+  for (auto it = out + 1; it < counts.end(); ++it) {
+    if (it->first == out->first)
+      out->second += it->second;
+    else if (++out != it)
+      *out = std::move(*it);
+  }
+  counts.erase(out + 1, counts.end());
+  std::inplace_merge(counts.begin(), counts.begin() + old, counts.end());
+}
+
 // Keeps the `keep` highest counts (ties as nth_element leaves them, from string order).
+// The selection runs over (count, position) pairs: the same comparisons, so the same
+// choice, as over the words themselves, without moving strings.
 void prune(Counts& counts, size_t keep) {
   if (counts.size() <= keep) return;
-  std::vector<std::pair<int, std::string>> v;
+  std::vector<std::pair<int, uint32_t>> v;
   v.reserve(counts.size());
-  for (auto& [k, n] : counts) v.emplace_back(n, std::move(k));
+  for (uint32_t i = 0; i < counts.size(); ++i) v.emplace_back(counts[i].second, i);
   std::nth_element(v.begin(), v.begin() + static_cast<long>(keep), v.end(),
                    [](const auto& a, const auto& b) { return a.first > b.first; });
   v.resize(keep);
-  counts.clear();
-  for (auto& [n, k] : v) counts.emplace_back(std::move(k), n);
-  std::sort(counts.begin(), counts.end());
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second < b.second; });  // string order
+  Counts kept;
+  kept.reserve(keep);
+  for (const auto& [n, i] : v) kept.emplace_back(std::move(counts[i].first), n);
+  counts.swap(kept);
+}
+
+// Positions of the `n` highest counts, highest first, equal counts in string order.
+std::vector<uint32_t> top_positions(const Counts& counts, size_t n) {
+  std::vector<uint32_t> order(counts.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  const auto k = static_cast<long>(std::min(n, order.size()));
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](uint32_t a, uint32_t b) {
+    return counts[a].second != counts[b].second ? counts[a].second > counts[b].second : a < b;
+  });
+  order.resize(static_cast<size_t>(k));
+  return order;
 }
 
 // A word as a number, for comparisons: the UTF-8 bytes themselves when they fit (keywords
@@ -280,6 +324,13 @@ uint64_t word_id(const std::string& w) {
   return id | (1ULL << 63);
 }
 
+std::vector<uint64_t> top_ids(const Counts& counts, size_t n) {
+  std::vector<uint64_t> ids;
+  for (uint32_t i : top_positions(counts, n)) ids.push_back(word_id(counts[i].first));
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 std::vector<uint64_t> sorted_ids(const std::vector<std::string>& words) {
   std::vector<uint64_t> ids;
   ids.reserve(words.size());
@@ -292,8 +343,8 @@ std::vector<uint64_t> sorted_ids(const std::vector<std::string>& words) {
 
 void ClusterIndex::Cluster::refresh() {
   prune(keywords, kKeepKeywords);
-  top_words = sorted_ids(ClusterIndex::top(keywords, kCompareWords));
-  top_problems = sorted_ids(ClusterIndex::top(problems, kCompareProblems));
+  top_words = top_ids(keywords, kCompareWords);
+  top_problems = top_ids(problems, kCompareProblems);
 }
 
 ClusterIndex::ClusterIndex(ClusterOptions opts) : opts_(opts) {}
@@ -356,12 +407,8 @@ void ClusterIndex::load(sql::Db& db) {
 
 std::vector<std::string> ClusterIndex::top(const Counts& counts, size_t n) {
   // Highest count first; equal counts in string order.
-  std::vector<uint32_t> order(counts.size());
-  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](uint32_t a, uint32_t b) { return counts[a].second > counts[b].second; });
   std::vector<std::string> out;
-  for (size_t i = 0; i < order.size() && i < n; ++i) out.push_back(counts[order[i]].first);
+  for (uint32_t i : top_positions(counts, n)) out.push_back(counts[i].first);
   return out;
 }
 
@@ -453,10 +500,8 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
   c.size += 1;
   c.first_ms = std::min(c.first_ms, t);
   c.last_ms = std::max(c.last_ms, t);
-  for (size_t i = 0; i < f.keywords.size(); ++i)
-    add(c.keywords, f.keywords[i], static_cast<int>(f.keywords.size() - i));
-  for (size_t i = 0; i < f.problems.size(); ++i)
-    add(c.problems, f.problems[i], static_cast<int>(f.problems.size() - i));
+  add_ranked(c.keywords, f.keywords);
+  add_ranked(c.problems, f.problems);
   c.refresh();
   newest_ms_ = std::max(newest_ms_, c.last_ms);
   std::string kws;
