@@ -90,6 +90,14 @@ TEST(Text, NfcAndTrim) {
   EXPECT_EQ(nfc_trim("  \u3000噪音\n"), "噪音");
   EXPECT_EQ(nfc_trim("e\u0301"), "\u00e9");  // composed
   EXPECT_EQ(nfc_trim(""), "");
+  // Already NFC (cut on the UTF-8 itself) and not (through ICU): the same rules.
+  EXPECT_EQ(nfc_trim("\u00a0\u2003 幸福小区 噪音\t\u3000\u2028"), "幸福小区 噪音");
+  EXPECT_EQ(nfc_trim("\u00a0 e\u0301 噪音\u3000"), "\u00e9 噪音");
+  EXPECT_EQ(nfc_trim(" \u3000 \n"), "");
+  EXPECT_EQ(nfc_trim("\uFA10"), "\u585A");  // a compatibility ideograph has a canonical decomposition
+  EXPECT_EQ(nfc_trim("x"), "x");
+  // Bytes that are not UTF-8 take ICU's way: replacement characters, as before.
+  EXPECT_EQ(nfc_trim(" a\xFF "), "a\uFFFD");
 }
 
 }  // namespace minyi
