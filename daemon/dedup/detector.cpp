@@ -53,6 +53,14 @@ std::string relation(const std::vector<std::string>& a, const std::vector<std::s
 
 std::string text_digest(std::string_view match_text) { return sha256_hex(match_text).substr(0, 32); }
 
+namespace {
+// Intake computes the digest on the network threads; records built elsewhere get it here.
+std::string digest_of(const DedupInput& in) {
+  if (in.match_text.empty()) return {};
+  return in.text_hash.empty() ? text_digest(in.match_text) : in.text_hash;
+}
+}  // namespace
+
 uint32_t identity_tag(const std::vector<std::string>& identities) {
   uint32_t tag = 0;
   for (const auto& id : identities) {
@@ -148,7 +156,7 @@ DedupDecision DuplicateDetector::decide(sql::Db& db, const DedupInput& in) {
   auto cands =
       index_.candidates(in.bands, in.event_time_ms, opts_.duplicate_window_ms, kMaxCandidates, 256, in.identity_bits);
   if (cands.empty()) return best;
-  const std::string digest = in.text_hash.empty() ? text_digest(in.match_text) : in.text_hash;
+  const std::string digest = digest_of(in);
   std::vector<uint64_t> mine;  // the shingle set, sorted when first needed
   for (uint64_t rowid : cands) {
     fetch_->bind(1, static_cast<int64_t>(rowid));
@@ -223,9 +231,7 @@ void DuplicateDetector::record(sql::Db& db, int64_t suggestion_rowid, const Dedu
                                const std::string& suggestion_id, const std::string& root_id,
                                const std::string& root_cluster, int64_t text_of) {
   prepare(db);
-  const std::string digest = in.match_text.empty()  ? std::string()
-                             : in.text_hash.empty() ? text_digest(in.match_text)
-                                                    : in.text_hash;
+  const std::string digest = digest_of(in);
   insert_->bind(1, suggestion_rowid)
       .bind(2, in.event_time_ms / 60000)
       .bind(4, join(in.identities))
