@@ -15,6 +15,7 @@
 #include "core/timefmt.hpp"
 #include "journal/schema.hpp"
 #include "journal/sqlite.hpp"
+#include "journal/wal_vfs.hpp"
 
 namespace minyi {
 
@@ -127,7 +128,8 @@ struct Journal::Statements {
 };
 
 Journal::Journal(JournalOptions opts) : opts_(std::move(opts)) {
-  db_ = std::make_unique<sql::Db>(opts_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  // The writer's log writes are gathered into one per commit (see wal_vfs.hpp).
+  db_ = std::make_unique<sql::Db>(opts_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, sql::coalescing_vfs());
   tune(*db_, true, opts_.synchronous_full);
   migrate();
   st_ = std::make_unique<Statements>(db_->get());

@@ -56,7 +56,8 @@ class Stmt {
 
 class Db {
  public:
-  Db(const std::string& path, int flags);
+  // vfs: a registered VFS's name, or nullptr for SQLite's default.
+  Db(const std::string& path, int flags, const char* vfs = nullptr);
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
