@@ -63,14 +63,16 @@ void BM_IssueFeatures(benchmark::State& state) {
 BENCHMARK(BM_IssueFeatures);
 
 // Everything intake computes for dedup per suggestion, as Intake::prepare does it:
-// features and matching text in one pass, then shingles, MinHash and band keys.
+// places, problem terms and matching text in one pass (the topic keywords are left to the
+// journal writer, BM_TopicKeywords), then shingles, MinHash and band keys.
 void BM_IntakeDedupInput(benchmark::State& state) {
   const auto& msgs = messages();
   minyi::normalize_for_matching("预热");
   size_t i = 0;
   for (auto _ : state) {
     std::string match;
-    auto f = minyi::issue_features("", msgs[i++ % msgs.size()], {}, &match);
+    minyi::TopicText topic;
+    auto f = minyi::issue_features("", msgs[i++ % msgs.size()], {}, &match, &topic);
     auto sh = minyi::shingle_hashes_unsorted(match);
     benchmark::DoNotOptimize(minyi::band_keys(minyi::minhash_of(sh)));
     benchmark::DoNotOptimize(f);
@@ -78,6 +80,17 @@ void BM_IntakeDedupInput(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 BENCHMARK(BM_IntakeDedupInput);
+
+// What the journal writer adds for a report it assigns to a cluster (not for a duplicate).
+void BM_TopicKeywords(benchmark::State& state) {
+  const auto& msgs = messages();
+  std::vector<minyi::TopicText> topics(std::min<size_t>(msgs.size(), 2000));
+  for (size_t k = 0; k < topics.size(); ++k) minyi::issue_features("", msgs[k], {}, nullptr, &topics[k]);
+  size_t i = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(minyi::topic_keywords(topics[i++ % topics.size()]));
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_TopicKeywords);
 
 }  // namespace
 

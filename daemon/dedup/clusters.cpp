@@ -134,7 +134,8 @@ std::vector<std::string> load_gazetteer(const std::string& path) {
 }
 
 IssueFeatures issue_features(std::string_view title, std::string_view content,
-                             const std::vector<std::string>& gazetteer, std::string* content_match_text) {
+                             const std::vector<std::string>& gazetteer, std::string* content_match_text,
+                             TopicText* topic) {
   MatchTextOptions opts;
   opts.keep_separators = true;
   // Title and content are normalized apart (content once: its matching form is the same
@@ -185,6 +186,26 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
     std::fill(in_place.begin() + static_cast<long>(pos - 2), in_place.begin() + static_cast<long>(pos + suffix.size()),
               1);
   }
+  std::vector<std::pair<int, size_t>> problems;
+  for (size_t idx = 0; idx < kProblemTerms.size(); ++idx)
+    if (problem_counts[idx]) problems.emplace_back(problem_counts[idx], idx);
+  std::stable_sort(problems.begin(), problems.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (const auto& [n, idx] : problems) f.problems.push_back(u32_to_utf8(kProblemTerms[idx]));
+  TopicText local;
+  TopicText& t = topic ? *topic : local;
+  t.text = std::move(text);
+  t.title_len = title_len;
+  t.in_place = std::move(in_place);
+  if (!topic) f.keywords = topic_keywords(t);
+  return f;
+}
+
+std::vector<std::string> topic_keywords(const TopicText& topic) {
+  const std::u32string& text = topic.text;
+  const size_t title_len = topic.title_len;
+  const std::vector<uint8_t>& in_place = topic.in_place;
+  const Lexicon& lex = lexicon();
+  std::vector<std::string> keywords;
   // Topic: two-character words outside places, without function characters; the title
   // counts twice. Ranked by count, then by first appearance. Counted in a small
   // open-addressing table (no allocation per word, no sort of every occurrence).
@@ -227,14 +248,9 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
   std::sort(ranked.begin(), ranked.begin() + static_cast<long>(keep), before);
   for (size_t i = 0; i < keep; ++i) {
     char32_t w[2] = {static_cast<char32_t>(ranked[i].word >> 32), static_cast<char32_t>(ranked[i].word & 0xFFFFFFFF)};
-    f.keywords.push_back(u32_to_utf8(std::u32string_view(w, 2)));
+    keywords.push_back(u32_to_utf8(std::u32string_view(w, 2)));
   }
-  std::vector<std::pair<int, size_t>> problems;
-  for (size_t idx = 0; idx < kProblemTerms.size(); ++idx)
-    if (problem_counts[idx]) problems.emplace_back(problem_counts[idx], idx);
-  std::stable_sort(problems.begin(), problems.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  for (const auto& [n, idx] : problems) f.problems.push_back(u32_to_utf8(kProblemTerms[idx]));
-  return f;
+  return keywords;
 }
 
 namespace {

@@ -31,10 +31,25 @@ struct IssueFeatures {
   std::vector<std::string> problems;
 };
 
+// What a report's topic keywords are picked from: its title and content normalized for
+// matching (separators kept), and which of those characters belong to place names.
+struct TopicText {
+  std::u32string text;  // title, ' ', content
+  size_t title_len = 0;
+  std::vector<uint8_t> in_place;  // 1 where a place name was matched
+};
+
 // With content_match_text, also returns normalize_for_matching(content) (computed in the
-// same pass).
+// same pass). With topic, the keywords are left empty and what they are picked from is
+// returned instead (topic_keywords): a report that turns out to be a duplicate joins its
+// original's cluster and never needs them, so intake leaves picking them to the journal
+// writer, which does it only for reports it assigns to a cluster.
 IssueFeatures issue_features(std::string_view title, std::string_view content,
-                             const std::vector<std::string>& gazetteer = {}, std::string* content_match_text = nullptr);
+                             const std::vector<std::string>& gazetteer = {}, std::string* content_match_text = nullptr,
+                             TopicText* topic = nullptr);
+
+// The topic keywords of IssueFeatures, from what issue_features returned in topic.
+std::vector<std::string> topic_keywords(const TopicText& topic);
 
 // Reads a gazetteer file: one local place name per line, '#' comments. Throws on error.
 std::vector<std::string> load_gazetteer(const std::string& path);

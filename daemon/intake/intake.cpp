@@ -216,7 +216,7 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
                        R"("reason":null,"algorithm":null})");
   w.end_object();
   if (dedup_) {
-    IssueFeatures features = issue_features(title, content, gazetteer_, &dedup_input.match_text);
+    IssueFeatures features = issue_features(title, content, gazetteer_, &dedup_input.match_text, &dedup_input.topic);
     if (src.channel == "media") {  // call-in show transcripts: drop spoken fillers
       MatchTextOptions spoken;
       spoken.drop_asr_fillers = true;
@@ -230,7 +230,6 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
     // every window forward and expire the rest of the index.
     dedup_input.event_time_ms = rec.submitted_at ? std::min(parse_rfc3339(*rec.submitted_at).value_or(now), now) : now;
     dedup_input.places = std::move(features.places);
-    dedup_input.keywords = std::move(features.keywords);
     dedup_input.problems = std::move(features.problems);
     if (!title.empty()) {
       dedup_input.title = title;

@@ -494,8 +494,12 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
         s.cluster_size.reset();
       }
     } else {
-      cluster = clusters_->assign(db, IssueFeatures{rec.dedup->places, rec.dedup->keywords, rec.dedup->problems},
-                                  rec.dedup->event_time_ms, rec.dedup->title, rec.suggestion_id);
+      // Only now are the topic words needed (intake left them to be picked here).
+      const DedupInput& in = *rec.dedup;
+      std::vector<std::string> keywords =
+          in.keywords.empty() && !in.topic.text.empty() ? topic_keywords(in.topic) : in.keywords;
+      cluster = clusters_->assign(db, IssueFeatures{in.places, std::move(keywords), in.problems}, in.event_time_ms,
+                                  in.title, rec.suggestion_id);
     }
     render_dedup(rec.suggestion_json, decision, cluster);
   }

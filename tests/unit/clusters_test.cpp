@@ -47,6 +47,30 @@ TEST(IssueFeatures, KeywordsAndProblems) {
   EXPECT_TRUE(has(f.problems, "扰民"));
 }
 
+// Intake leaves the keywords to the journal writer: picked later from what issue_features
+// handed over, they are the same words in the same order.
+TEST(IssueFeatures, KeywordsPickedLaterAreTheSame) {
+  const std::vector<std::pair<std::string, std::string>> reports = {
+      {"工地夜间施工噪音", "幸福小区旁的工地每天夜间施工，噪音很大，噪音扰民。"},
+      {"", "我们小区和该小区、农村道路都有问题"},
+      {"A市經濟學院強制學生實習", "學院要求學生去工廠實習，實習工資被拖欠。"},
+      {"", "嗯 那个 就是说 光明路 的 路灯 坏了 好几天 了"},
+      {"", ""}};
+  for (const auto& [title, content] : reports) {
+    const IssueFeatures all_at_once = issue_features(title, content, {"光明路"});
+    std::string match, match_too;
+    TopicText topic;
+    const IssueFeatures without = issue_features(title, content, {"光明路"}, &match, &topic);
+    issue_features(title, content, {"光明路"}, &match_too);
+    EXPECT_TRUE(without.keywords.empty()) << content;
+    EXPECT_EQ(without.places, all_at_once.places) << content;
+    EXPECT_EQ(without.problems, all_at_once.problems) << content;
+    EXPECT_EQ(match, match_too) << content;
+    EXPECT_EQ(topic_keywords(topic), all_at_once.keywords) << content;
+  }
+  EXPECT_FALSE(issue_features("工地夜间施工噪音", "夜间施工").keywords.empty());
+}
+
 class ClusterIndexTest : public ::testing::Test {
  protected:
   void SetUp() override {
