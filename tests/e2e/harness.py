@@ -8,6 +8,7 @@ import hmac
 import http.client
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -22,6 +23,13 @@ BUILD_PLUGINS = os.environ.get("MINYI_BUILD_PLUGINS", "../../build/plugins")
 ABI_DIR = os.environ.get("MINYI_TEST_ABI_DIR", "../../build/tests/abi")
 TEST_PLUGINS = os.environ.get("MINYI_TEST_PLUGINS", "../../build/tests/plugins")
 SHARED = os.environ.get("MINYI_SHARED_DIR", os.path.join(os.path.dirname(__file__), "../../../shared"))
+
+# Every temporary folder a test process makes lives under one folder that goes when the
+# process exits (MINYI_KEEP_TEST_TMP=1 keeps it, to look at after a failure).
+_RUN_TMP = tempfile.mkdtemp(prefix="minyi-tests-")
+tempfile.tempdir = _RUN_TMP
+if not os.environ.get("MINYI_KEEP_TEST_TMP"):
+    atexit.register(shutil.rmtree, _RUN_TMP, True)
 
 
 def wait_until(predicate, timeout=20.0, what="condition"):
