@@ -381,6 +381,7 @@ void ClusterIndex::load(sql::Db& db) {
   prepare(db);
   clusters_.clear();
   by_place_.clear();
+  by_id_.clear();
   sql::Stmt newest(db.get(), "SELECT COALESCE(MAX(last_seen_ms), 0) FROM clusters");
   newest.step();
   newest_ms_ = compacted_at_ms_ = newest.col_int(0);
@@ -416,9 +417,16 @@ void ClusterIndex::load(sql::Db& db) {
     c.refresh();
     if (c.places.empty()) c.places.push_back(c.place);  // written before the places were kept
     for (const auto& place : c.places) by_place_[place].push_back(clusters_.size());
+    by_id_[c.id] = clusters_.size();
     clusters_.push_back(std::move(c));
   }
   stale_ = false;
+}
+
+std::optional<int64_t> ClusterIndex::size_of(const std::string& cluster_id) const {
+  auto it = by_id_.find(cluster_id);
+  if (it == by_id_.end()) return std::nullopt;
+  return clusters_[it->second].size;
 }
 
 std::vector<std::string> ClusterIndex::top(const Counts& counts, size_t n) {
@@ -461,8 +469,11 @@ void ClusterIndex::compact() {
     if (c.last_ms >= from) open.push_back(std::move(c));
   clusters_ = std::move(open);
   by_place_.clear();
-  for (size_t i = 0; i < clusters_.size(); ++i)
+  by_id_.clear();
+  for (size_t i = 0; i < clusters_.size(); ++i) {
     for (const auto& place : clusters_[i].places) by_place_[place].push_back(i);
+    by_id_[clusters_[i].id] = i;
+  }
   compacted_at_ms_ = newest_ms_;
 }
 
@@ -507,6 +518,7 @@ ClusterDecision ClusterIndex::assign(sql::Db& db, const IssueFeatures& f, int64_
     c.title = title;
     c.first_ms = c.last_ms = t;
     for (const auto& place : f.places) by_place_[place].push_back(clusters_.size());
+    by_id_[c.id] = clusters_.size();
     clusters_.push_back(std::move(c));
     best = clusters_.size() - 1;
   } else {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -77,6 +78,9 @@ class ClusterIndex {
   void invalidate() { stale_ = true; }
   bool stale() const { return stale_; }
   size_t open_clusters() const { return clusters_.size(); }
+  // The size of a cluster held in memory (open, or closed since the last compaction), as
+  // the journal has it; nullopt for others (read the journal).
+  std::optional<int64_t> size_of(const std::string& cluster_id) const;
 
  private:
   // Word counts in string order (what a std::map would hold, without a node per word).
@@ -98,6 +102,7 @@ class ClusterIndex {
   ClusterOptions opts_;
   std::vector<Cluster> clusters_;
   std::unordered_map<std::string, std::vector<size_t>> by_place_;
+  std::unordered_map<std::string, size_t> by_id_;  // index into clusters_
   // Newest event time of any cluster: clusters whose latest report is more than a window
   // older are closed, as a restart (which loads only the others) would have them.
   int64_t newest_ms_ = 0, compacted_at_ms_ = 0;

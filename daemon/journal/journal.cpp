@@ -491,9 +491,13 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
         s.cluster_of.reset();
       }
       if (!cluster.cluster_id.empty()) {
-        s.cluster_size.bind_static(1, cluster.cluster_id);
-        if (s.cluster_size.step()) cluster.size = s.cluster_size.col_int(0);
-        s.cluster_size.reset();
+        if (auto size = clusters_->size_of(cluster.cluster_id)) {
+          cluster.size = *size;
+        } else {  // a cluster closed long ago
+          s.cluster_size.bind_static(1, cluster.cluster_id);
+          if (s.cluster_size.step()) cluster.size = s.cluster_size.col_int(0);
+          s.cluster_size.reset();
+        }
       }
     } else {
       // Only now are the topic words needed (intake left them to be picked here).

@@ -120,6 +120,43 @@ TEST_F(ClusterIndexTest, JoinsBySharedPlaceAndTopicInASlidingWindow) {
   EXPECT_EQ(again.assign(*db_, noise, 401 * day, "t8", "s8").size, 2);
 }
 
+// A duplicate takes its cluster's size from memory: the same as the journal's, for every
+// cluster held there, after assignments, a reload and a compaction.
+TEST_F(ClusterIndexTest, SizesInMemoryAreTheJournals) {
+  constexpr int64_t day = 86'400'000;
+  ClusterIndex idx({30 * day, 0.2});
+  idx.load(*db_);
+  const std::vector<std::string> reports = {"幸福小区工地夜间施工噪音扰民", "幸福小区旁边施工，噪音很大",
+                                            "幸福小区电梯经常故障停运", "光明小区工地夜间施工噪音扰民",
+                                            "幸福小区电梯又停了"};
+  std::vector<std::string> ids;
+  auto check = [&](const ClusterIndex& index, const char* when) {
+    sql::Stmt q(db_->get(), "SELECT id, size FROM clusters");
+    int held = 0;
+    while (q.step()) {
+      auto size = index.size_of(q.col_text(0));
+      if (!size) continue;
+      ++held;
+      EXPECT_EQ(*size, q.col_int(1)) << when;
+    }
+    return held;
+  };
+  for (int64_t t = 0; t < 40; ++t) {
+    auto d = idx.assign(*db_, issue_features("", reports[t % reports.size()]), (100 + t * 3) * day, "t", "s");
+    ids.push_back(d.cluster_id);
+    ASSERT_EQ(idx.size_of(d.cluster_id), d.size);
+  }
+  EXPECT_GE(check(idx, "after assigning"), 2);
+  ClusterIndex reloaded({30 * day, 0.2});
+  reloaded.load(*db_);
+  EXPECT_GE(check(reloaded, "after a reload"), 2);
+  // Far later: the old clusters are compacted away and must be read from the journal.
+  for (int64_t t = 0; t < 3; ++t) idx.assign(*db_, issue_features("", "长安路路灯不亮"), (500 + t) * day, "t", "s");
+  EXPECT_FALSE(idx.size_of(ids.front()).has_value());
+  EXPECT_FALSE(idx.size_of("no-such-cluster").has_value());
+  EXPECT_EQ(check(idx, "after a compaction"), 1);
+}
+
 TEST_F(ClusterIndexTest, ARestartChangesNoDecision) {
   constexpr int64_t day = 86'400'000;
   // A report naming two places opens a cluster found under either, before and after a
