@@ -50,18 +50,21 @@ std::string integrity(sql::Db& db) {
   return q.col_text(0);
 }
 
-void open_log(sql::Db& db) {
+void open_log(sql::Db& db, const std::string& synchronous = "NORMAL") {
   db.exec("PRAGMA journal_mode=WAL");
   db.exec("PRAGMA wal_autocheckpoint=0");
-  db.exec("PRAGMA synchronous=NORMAL");
+  db.exec(("PRAGMA synchronous=" + synchronous).c_str());
   db.exec("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB NOT NULL)");
 }
 
 }  // namespace
 
+class WalVfsKillTest : public WalVfsTest, public ::testing::WithParamInterface<std::string> {};
+
 // A writer killed right after its commits: everything committed is in the log the next
-// process recovers (synchronous=NORMAL, so no sync ever wrote it out).
-TEST_F(WalVfsTest, CommitsAreInTheLogWhenTheWriterIsKilled) {
+// process recovers (with synchronous=NORMAL no sync ever wrote it out; with FULL the sync
+// before each commit did).
+TEST_P(WalVfsKillTest, CommitsAreInTheLogWhenTheWriterIsKilled) {
   int report[2];
   ASSERT_EQ(pipe(report), 0);
   pid_t child = fork();
@@ -69,7 +72,7 @@ TEST_F(WalVfsTest, CommitsAreInTheLogWhenTheWriterIsKilled) {
   if (child == 0) {
     close(report[0]);
     sql::Db db(path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, sql::coalescing_vfs());
-    open_log(db);
+    open_log(db, GetParam());
     sql::Stmt insert(db.get(), "INSERT INTO t(v) VALUES(randomblob(?1))");
     int64_t id = 0;
     for (int txn = 0; txn < 40; ++txn) {
@@ -102,6 +105,8 @@ TEST_F(WalVfsTest, CommitsAreInTheLogWhenTheWriterIsKilled) {
   EXPECT_EQ(totals(db), want);
   EXPECT_EQ(integrity(db), "ok");
 }
+
+INSTANTIATE_TEST_SUITE_P(Synchronous, WalVfsKillTest, ::testing::Values("NORMAL", "FULL"));
 
 // Another connection sees each commit the moment it is made, and transactions that spill
 // frames before they commit, overwrite them, roll back, or alternate with a writer on the
