@@ -16,7 +16,7 @@ cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DMINYI_BUILD_TESTS=OFF -DM
 cmake --build build-bench -j"$(nproc)" >/dev/null
 CSV=${CSV:-../shared/data/teddy2020c/stream_all_attachments.csv}
 work=$(mktemp -d /tmp/minyi-bench-XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; [[ -f $work/nginx.pid ]] && kill "$(cat $work/nginx.pid)" 2>/dev/null || true' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; if [[ -f $work/nginx.pid ]]; then kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
