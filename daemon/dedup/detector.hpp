@@ -31,8 +31,8 @@ struct DedupInput {
   uint32_t identity_bits = 0;           // identity_tag(identities)
   int64_t event_time_ms = 0;            // submitted_at when present (never after receipt), else received_at
   std::vector<std::string> places;      // place keys (clusters.hpp)
-  std::vector<std::string> keywords;    // topic keywords (clusters.hpp); when empty, picked from topic
-  TopicText topic;                      // by the journal writer, only if the report is assigned a cluster
+  TopicText topic;                      // what the topic keywords are picked from (clusters.hpp), by the
+                                        // journal writer, only if the report is assigned a cluster
   std::vector<std::string> problems;    // problem terms (clusters.hpp)
   std::string title;                    // title, or the start of the content
   std::string text_hash;                // text_digest(match_text); computed by the detector when empty

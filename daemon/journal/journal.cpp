@@ -502,9 +502,7 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
     } else {
       // Only now are the topic words needed (intake left them to be picked here).
       const DedupInput& in = *rec.dedup;
-      std::vector<std::string> keywords =
-          in.keywords.empty() && !in.topic.text.empty() ? topic_keywords(in.topic) : in.keywords;
-      cluster = clusters_->assign(db, IssueFeatures{in.places, std::move(keywords), in.problems}, in.event_time_ms,
+      cluster = clusters_->assign(db, IssueFeatures{in.places, topic_keywords(in.topic), in.problems}, in.event_time_ms,
                                   in.title, rec.suggestion_id);
     }
     render_dedup(rec.suggestion_json, decision, cluster);

@@ -62,7 +62,6 @@ int write_out(File* f) {
                                  g->start + static_cast<sqlite3_int64>(done));
   }
   g->bytes.clear();
-  g->commit_page_next = false;
   return rc;
 }
 
@@ -102,11 +101,8 @@ int x_write(sqlite3_file* file, const void* buf, int amount, sqlite3_int64 offse
   File* f = self(file);
   Gathered* g = f->log;
   if (!g) return real_methods(f)->xWrite(f->real, buf, amount, offset);
-  if (!g->bytes.empty() && offset != g->start + static_cast<sqlite3_int64>(g->bytes.size())) {
-    const bool commit_page_next = g->commit_page_next;
+  if (!g->bytes.empty() && offset != g->start + static_cast<sqlite3_int64>(g->bytes.size()))
     if (int rc = write_out(f); rc != SQLITE_OK) return rc;
-    g->commit_page_next = commit_page_next;
-  }
   if (g->bytes.empty()) g->start = offset;
   const auto* p = static_cast<const unsigned char*>(buf);
   g->bytes.insert(g->bytes.end(), p, p + amount);

@@ -161,14 +161,13 @@ TEST_F(JournalTest, ARefusedItemLeavesNoTraceInTheDedupStateOfItsBatch) {
     JournalRecord r = record("p", std::nullopt, content);
     r.suggestion_json = R"({"content":"x","dedup":null})";
     DedupInput in;
-    IssueFeatures f = issue_features("", content, {}, &in.match_text);
+    IssueFeatures f = issue_features("", content, {}, &in.match_text, &in.topic);
     in.shingles = shingle_hashes_unsorted(in.match_text);
     in.bands = band_keys(minhash_of(in.shingles));
     in.identities = {"phone:hmac-sha256:" + std::to_string(n)};  // everyone is someone else
     in.identity_bits = identity_tag(in.identities);
     in.event_time_ms = 1'790'000'000'000 + n;
     in.places = f.places;
-    in.keywords = f.keywords;
     in.problems = f.problems;
     in.title = "噪音";
     r.dedup = std::move(in);
