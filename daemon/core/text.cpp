@@ -71,6 +71,12 @@ std::string nfc_trim(std::string_view s) {
 
 std::u32string utf8_to_u32(std::string_view s) {
   std::u32string out;
+  utf8_to_u32(s, out);
+  return out;
+}
+
+void utf8_to_u32(std::string_view s, std::u32string& out) {
+  out.clear();
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
     auto c = static_cast<unsigned char>(s[i]);
@@ -88,7 +94,6 @@ std::u32string utf8_to_u32(std::string_view s) {
     out += cp;
     i += len;
   }
-  return out;
 }
 
 void append_utf8(std::string& out, char32_t c) {

@@ -11,6 +11,8 @@ bool is_valid_utf8(std::string_view s);
 std::string nfc_trim(std::string_view s);
 // Code points of valid UTF-8, and back.
 std::u32string utf8_to_u32(std::string_view s);
+// The same into out (cleared first), reusing its storage.
+void utf8_to_u32(std::string_view s, std::u32string& out);
 void append_utf8(std::string& out, char32_t c);
 std::string u32_to_utf8(std::u32string_view s);
 

@@ -140,11 +140,12 @@ IssueFeatures issue_features(std::string_view title, std::string_view content,
   opts.keep_separators = true;
   // Title and content are normalized apart (content once: its matching form is the same
   // pass without the separators).
-  std::u32string text = normalize_for_matching_u32(title, opts);
+  std::u32string text;
+  append_normalized_for_matching(title, opts, text);
   const size_t title_len = text.size();
   text += U' ';
   const size_t content_at = text.size();
-  text += normalize_for_matching_u32(content, opts);
+  append_normalized_for_matching(content, opts, text);
   if (content_match_text) {
     content_match_text->clear();
     content_match_text->reserve((text.size() - content_at) * 3);
@@ -214,11 +215,16 @@ std::vector<std::string> topic_keywords(const TopicText& topic) {
     int count;
     uint32_t first;
   };
-  std::vector<Ranked> ranked;
+  // Scratch kept per thread: fresh buffers of a few KB per report cost more in the
+  // allocator (which consolidates its free lists for every request that size) than the
+  // counting itself.
+  thread_local std::vector<Ranked> ranked;
+  thread_local std::vector<uint32_t> slots;
+  ranked.clear();
   ranked.reserve(text.size());
   size_t cap = 64;
   while (cap < text.size() * 2) cap *= 2;
-  std::vector<uint32_t> slots(cap, 0);  // 1 + index into ranked; 0: empty
+  slots.assign(cap, 0);  // 1 + index into ranked; 0: empty
   for (size_t i = 0; i + 1 < text.size(); ++i) {
     if (!is_han(text[i]) || !is_han(text[i + 1]) || in_place[i] || in_place[i + 1]) continue;
     const uint8_t a = lex[text[i]], b = lex[text[i + 1]];
@@ -246,9 +252,14 @@ std::vector<std::string> topic_keywords(const TopicText& topic) {
   if (ranked.size() > keep)
     std::nth_element(ranked.begin(), ranked.begin() + static_cast<long>(keep), ranked.end(), before);
   std::sort(ranked.begin(), ranked.begin() + static_cast<long>(keep), before);
+  keywords.reserve(keep);
   for (size_t i = 0; i < keep; ++i) {
     char32_t w[2] = {static_cast<char32_t>(ranked[i].word >> 32), static_cast<char32_t>(ranked[i].word & 0xFFFFFFFF)};
     keywords.push_back(u32_to_utf8(std::u32string_view(w, 2)));
+  }
+  if (ranked.capacity() > 65536) {  // a very long report: don't keep its buffers
+    ranked = {};
+    slots = {};
   }
   return keywords;
 }

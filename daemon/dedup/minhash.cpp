@@ -34,20 +34,19 @@ const Permutations kPerm;
 }  // namespace
 
 std::vector<uint64_t> shingle_hashes_unsorted(std::string_view normalized) {
-  std::u32string cps = utf8_to_u32(normalized);
+  thread_local std::u32string cps;  // scratch: a fresh buffer per message costs more in malloc
+  utf8_to_u32(normalized, cps);
   std::vector<uint64_t> out;
   if (cps.empty()) return out;
   const size_t k = std::min<size_t>(kShingleChars, cps.size());
-  // h = splitmix(…splitmix(splitmix(c0) ^ c1)… ^ c[k-1]); the first step depends on one
-  // character only, so it is computed once per position.
-  std::vector<uint64_t> first(cps.size());
-  for (size_t i = 0; i < cps.size(); ++i) first[i] = splitmix64(cps[i]);
+  // h = splitmix(…splitmix(splitmix(c0) ^ c1)… ^ c[k-1])
   out.reserve(cps.size() - k + 1);
   for (size_t i = 0; i + k <= cps.size(); ++i) {
-    uint64_t h = first[i];
+    uint64_t h = splitmix64(cps[i]);
     for (size_t j = 1; j < k; ++j) h = splitmix64(h ^ cps[i + j]);
     out.push_back(h);
   }
+  if (cps.capacity() > 65536) cps = {};  // a very long message: don't keep its buffer
   return out;
 }
 

@@ -100,15 +100,23 @@ char32_t decode_utf8(std::string_view s, size_t& i) {
 }  // namespace
 
 std::u32string normalize_for_matching_u32(std::string_view utf8, const MatchTextOptions& opts) {
+  std::u32string out;
+  append_normalized_for_matching(utf8, opts, out);
+  return out;
+}
+
+void append_normalized_for_matching(std::string_view utf8, const MatchTextOptions& opts, std::u32string& kept) {
   UErrorCode ec = U_ZERO_ERROR;
   const icu::Normalizer2* nfkc_cf = icu::Normalizer2::getNFKCCasefoldInstance(ec);
   if (U_FAILURE(ec)) throw std::runtime_error("ICU NFKC_Casefold normalizer unavailable");
   const SimplifiedTable& simplified = simplified_table();
-  std::u32string kept;
-  kept.reserve(utf8.size());
+  const size_t start = kept.size();  // what was there before is left as it is
+  size_t chars = 0;                  // code points: what the result usually needs
+  for (char b : utf8) chars += (static_cast<unsigned char>(b) & 0xC0) != 0x80;
+  kept.reserve(start + chars);
   auto emit = [&](char32_t c) {
     if (!u_isalnum(static_cast<UChar32>(c))) {  // punctuation, symbols, white space, controls
-      if (opts.keep_separators && !kept.empty() && kept.back() != U' ') kept += U' ';
+      if (opts.keep_separators && kept.size() > start && kept.back() != U' ') kept += U' ';
       return;
     }
     const char32_t s = simplified(c);
@@ -129,7 +137,7 @@ std::u32string normalize_for_matching_u32(std::string_view utf8, const MatchText
       const char32_t letter = c < 0x80 ? ((c >= U'a' && c <= U'z') || (c >= U'0' && c <= U'9') ? c : 0) : simplified(c);
       if (letter)
         kept += letter;
-      else if (opts.keep_separators && !kept.empty() && kept.back() != U' ')
+      else if (opts.keep_separators && kept.size() > start && kept.back() != U' ')
         kept += U' ';
       continue;
     }
@@ -159,9 +167,9 @@ std::u32string normalize_for_matching_u32(std::string_view utf8, const MatchText
     }
   }
   if (opts.drop_asr_fillers) {
-    std::u32string out;
+    std::u32string out(kept, 0, start);
     out.reserve(kept.size());
-    for (size_t i = 0; i < kept.size();) {
+    for (size_t i = start; i < kept.size();) {
       bool skipped = false;
       for (auto f : kFillers)
         if (kept.compare(i, f.size(), f) == 0) {
@@ -173,7 +181,6 @@ std::u32string normalize_for_matching_u32(std::string_view utf8, const MatchText
     }
     kept.swap(out);
   }
-  return kept;
 }
 
 }  // namespace minyi

@@ -22,6 +22,9 @@ struct MatchTextOptions {
 std::string normalize_for_matching(std::string_view utf8, const MatchTextOptions& opts = {});
 // The same, as code points (what the matching code works on).
 std::u32string normalize_for_matching_u32(std::string_view utf8, const MatchTextOptions& opts = {});
+// The same, appended to out; what out held before is neither changed nor looked at (a
+// separator is never put first).
+void append_normalized_for_matching(std::string_view utf8, const MatchTextOptions& opts, std::u32string& out);
 
 // Traditional → Simplified for one code point (itself when there is no single-character
 // simplified form).
