@@ -1,6 +1,11 @@
 // SQLite wrapper implementation: every failure throws with the statement and SQLite's message.
 #include "journal/sqlite.hpp"
 
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <new>
+
 namespace minyi::sql {
 
 Stmt::Stmt(sqlite3* db, const char* sql) : db_(db) {
@@ -76,6 +81,31 @@ void Db::exec(const char* sql) {
     sqlite3_free(err);
     throw Error("SQLite: " + msg, rc);
   }
+}
+
+bool preallocate_page_cache(size_t bytes) {
+  static std::once_flag once;
+  static bool in_place = false;
+  std::call_once(once, [bytes] {
+    int header = 0;
+    if (sqlite3_config(SQLITE_CONFIG_PCACHE_HDRSZ, &header) != SQLITE_OK) return;  // SQLite already in use
+    constexpr size_t kPage = 4096;  // the journal's page size; larger pages are allocated as before
+    const size_t slot = (kPage + static_cast<size_t>(header) + 15) / 16 * 16;
+    const size_t slots = std::max<size_t>(bytes / kPage, 16);
+    // Never freed: SQLite may use it until the process ends (connections closed from
+    // static destructors included).
+    static unsigned char* pool = nullptr;
+    pool = new (std::nothrow) unsigned char[slot * slots];
+    if (!pool) return;
+    std::memset(pool, 0, slot * slots);  // every page touched now, not on the commit path
+    if (sqlite3_config(SQLITE_CONFIG_PAGECACHE, pool, static_cast<int>(slot), static_cast<int>(slots)) != SQLITE_OK) {
+      delete[] pool;
+      pool = nullptr;
+      return;
+    }
+    in_place = true;
+  });
+  return in_place;
 }
 
 }  // namespace minyi::sql

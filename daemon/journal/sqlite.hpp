@@ -69,4 +69,11 @@ class Db {
   sqlite3* db_ = nullptr;
 };
 
+// Gives SQLite's page caches (all connections of the process) memory for `bytes` of
+// pages, allocated and written once here, so that filling the caches later does not fault
+// in fresh memory page by page on the commit path. Only effective before SQLite is first
+// used in the process (the first call decides; later calls return what it did); returns
+// whether the memory is in place. Pages the pool cannot hold are allocated as before.
+bool preallocate_page_cache(size_t bytes);
+
 }  // namespace minyi::sql

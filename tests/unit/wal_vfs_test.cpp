@@ -166,3 +166,52 @@ TEST_F(WalVfsTest, ReadersOtherWritersSpillsAndRollbacksSeeWhatTheyWouldWithout)
 }
 
 }  // namespace minyi
+
+namespace minyi {
+namespace {
+
+// What a child process does with a fresh SQLite: the exit code says what went wrong.
+int fill_pages(const std::string& path) {
+  sql::Db db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  db.exec("CREATE TABLE t(x)");
+  db.exec("BEGIN");
+  sql::Stmt ins(db.get(), "INSERT INTO t VALUES(?1)");
+  for (int i = 0; i < 200; ++i) ins.bind(1, std::string(1000, static_cast<char>('a' + i % 26))).run();
+  db.exec("COMMIT");
+  return 0;
+}
+
+int pool_in_a_fresh_process(const std::string& path) {
+  if (!sql::preallocate_page_cache(1u << 20)) return 2;
+  fill_pages(path);
+  int used = 0, high = 0, overflow = 0, overflow_high = 0;
+  sqlite3_status(SQLITE_STATUS_PAGECACHE_USED, &used, &high, 0);
+  sqlite3_status(SQLITE_STATUS_PAGECACHE_OVERFLOW, &overflow, &overflow_high, 0);
+  if (high < 50) return 3;                               // ~60 pages written: they came from the pool
+  if (overflow_high != 0) return 4;                      // and none from malloc while it had room
+  if (!sql::preallocate_page_cache(8u << 20)) return 5;  // the first call decided
+  return 0;
+}
+
+int pool_too_late(const std::string& path) {
+  fill_pages(path);  // SQLite initialized: too late to hand it memory
+  if (sql::preallocate_page_cache(1u << 20)) return 2;
+  int used = 0, high = 0;
+  sqlite3_status(SQLITE_STATUS_PAGECACHE_USED, &used, &high, 0);
+  if (high != 0) return 3;
+  fill_pages(path + "2");  // and everything works as before
+  return 0;
+}
+
+TEST_F(WalVfsTest, PageCachesUseTheMemorySetAsideAtStartUp) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // a fresh process: SQLite not yet in use
+  EXPECT_EXIT(std::_Exit(pool_in_a_fresh_process(path_)), ::testing::ExitedWithCode(0), "");
+}
+
+TEST_F(WalVfsTest, PageCachePoolIsRefusedOnceSQLiteIsInUse) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(std::_Exit(pool_too_late(path_)), ::testing::ExitedWithCode(0), "");
+}
+
+}  // namespace
+}  // namespace minyi
