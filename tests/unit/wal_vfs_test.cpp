@@ -181,7 +181,18 @@ int fill_pages(const std::string& path) {
   return 0;
 }
 
-int pool_in_a_fresh_process(const std::string& path) {
+// In a folder of its own, removed before the child exits (std::_Exit skips the
+// fixtures' TearDown).
+struct ChildDir {
+  fs::path dir = fs::temp_directory_path() / ("minyi-pool-" + new_uuid_v7());
+  ChildDir() { fs::create_directories(dir); }
+  ~ChildDir() { fs::remove_all(dir); }
+  std::string path() const { return (dir / "journal.db").string(); }
+};
+
+int pool_in_a_fresh_process() {
+  ChildDir d;
+  const std::string path = d.path();
   if (!sql::preallocate_page_cache(1u << 20)) return 2;
   fill_pages(path);
   int used = 0, high = 0, overflow = 0, overflow_high = 0;
@@ -193,7 +204,9 @@ int pool_in_a_fresh_process(const std::string& path) {
   return 0;
 }
 
-int pool_too_late(const std::string& path) {
+int pool_too_late() {
+  ChildDir d;
+  const std::string path = d.path();
   fill_pages(path);  // SQLite initialized: too late to hand it memory
   if (sql::preallocate_page_cache(1u << 20)) return 2;
   int used = 0, high = 0;
@@ -203,14 +216,19 @@ int pool_too_late(const std::string& path) {
   return 0;
 }
 
-TEST_F(WalVfsTest, PageCachesUseTheMemorySetAsideAtStartUp) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");  // a fresh process: SQLite not yet in use
-  EXPECT_EXIT(std::_Exit(pool_in_a_fresh_process(path_)), ::testing::ExitedWithCode(0), "");
+int in_child(int (*body)()) {
+  int rc = body();  // ChildDir gone here
+  std::_Exit(rc);
 }
 
-TEST_F(WalVfsTest, PageCachePoolIsRefusedOnceSQLiteIsInUse) {
+TEST(PageCachePool, PageCachesUseTheMemorySetAsideAtStartUp) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // a fresh process: SQLite not yet in use
+  EXPECT_EXIT(in_child(pool_in_a_fresh_process), ::testing::ExitedWithCode(0), "");
+}
+
+TEST(PageCachePool, PoolIsRefusedOnceSQLiteIsInUse) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(std::_Exit(pool_too_late(path_)), ::testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(in_child(pool_too_late), ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
