@@ -21,16 +21,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// A folder of its own for one journal, removed with the object (also in the page-cache
+// tests' child processes, which leave with std::_Exit and skip a fixture's TearDown).
+struct TempFolder {
+  fs::path dir = fs::temp_directory_path() / ("minyi-walvfs-" + new_uuid_v7());
+  TempFolder() { fs::create_directories(dir); }
+  ~TempFolder() { fs::remove_all(dir); }
+  std::string path() const { return (dir / "journal.db").string(); }
+};
+
 class WalVfsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("minyi-walvfs-" + new_uuid_v7());
-    fs::create_directories(dir_);
-    path_ = (dir_ / "journal.db").string();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-  std::string path_;
+  TempFolder folder_;
+  std::string path_ = folder_.path();
 };
 
 struct Totals {
@@ -170,29 +173,20 @@ TEST_F(WalVfsTest, ReadersOtherWritersSpillsAndRollbacksSeeWhatTheyWouldWithout)
 namespace minyi {
 namespace {
 
-// What a child process does with a fresh SQLite: the exit code says what went wrong.
-int fill_pages(const std::string& path) {
+// Writes ~60 pages through a connection of its own.
+void fill_pages(const std::string& path) {
   sql::Db db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   db.exec("CREATE TABLE t(x)");
   db.exec("BEGIN");
   sql::Stmt ins(db.get(), "INSERT INTO t VALUES(?1)");
   for (int i = 0; i < 200; ++i) ins.bind(1, std::string(1000, static_cast<char>('a' + i % 26))).run();
   db.exec("COMMIT");
-  return 0;
 }
 
-// In a folder of its own, removed before the child exits (std::_Exit skips the
-// fixtures' TearDown).
-struct ChildDir {
-  fs::path dir = fs::temp_directory_path() / ("minyi-pool-" + new_uuid_v7());
-  ChildDir() { fs::create_directories(dir); }
-  ~ChildDir() { fs::remove_all(dir); }
-  std::string path() const { return (dir / "journal.db").string(); }
-};
-
+// What the child processes do; the exit code says what went wrong.
 int pool_in_a_fresh_process() {
-  ChildDir d;
-  const std::string path = d.path();
+  TempFolder folder;
+  const std::string path = folder.path();
   if (!sql::preallocate_page_cache(1u << 20)) return 2;
   fill_pages(path);
   int used = 0, high = 0, overflow = 0, overflow_high = 0;
@@ -205,8 +199,8 @@ int pool_in_a_fresh_process() {
 }
 
 int pool_too_late() {
-  ChildDir d;
-  const std::string path = d.path();
+  TempFolder folder;
+  const std::string path = folder.path();
   fill_pages(path);  // SQLite initialized: too late to hand it memory
   if (sql::preallocate_page_cache(1u << 20)) return 2;
   int used = 0, high = 0;
@@ -217,7 +211,7 @@ int pool_too_late() {
 }
 
 int in_child(int (*body)()) {
-  int rc = body();  // ChildDir gone here
+  int rc = body();  // its TempFolder removed here
   std::_Exit(rc);
 }
 
