@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <minyi/plugin.hpp>
+#include <vector>
 
 #include "cloudevent.hpp"
 
@@ -51,18 +52,31 @@ class FileSink {
 
   void deliver(std::span<const minyi_event_t> events, std::span<minyi_delivery_result_t> results) {
     std::string err;
-    size_t written = 0;
-    for (size_t i = 0; i < events.size(); ++i) {
+    size_t written = 0;  // events whose whole line reached the file
+    // Lines are gathered and written with one call per batch (per event with fsync: always),
+    // so the sink's cost does not grow by a system call per event.
+    pending_.clear();
+    pending_ends_.clear();
+    bool ok = true;
+    for (size_t i = 0; ok && i < events.size(); ++i) {
       std::string line = minyi::plugins::cloudevent_json(events[i], source_) + "\n";
       if (fd_ < 0 && !open_file(err)) break;
-      if (max_size_ > 0 && size_ > 0 && size_ + static_cast<int64_t>(line.size()) > max_size_ && !rotate(err)) break;
-      if (!write_all(line, err)) break;
-      if (fsync_ == "always" && ::fdatasync(fd_) != 0) {
-        err = "fdatasync " + path_ + ": " + std::strerror(errno);
-        break;
+      int64_t would_be = size_ + static_cast<int64_t>(pending_.size() + line.size());
+      if (max_size_ > 0 && size_ + static_cast<int64_t>(pending_.size()) > 0 && would_be > max_size_)
+        ok = flush(written, err) && rotate(err);
+      if (!ok) break;
+      pending_ += line;
+      pending_ends_.push_back(pending_.size());
+      if (fsync_ == "always") {
+        ok = flush(written, err);
+        if (ok && ::fdatasync(fd_) != 0) {
+          err = "fdatasync " + path_ + ": " + std::strerror(errno);
+          --written;  // this event's line is written but not known to be on disk
+          ok = false;
+        }
       }
-      ++written;
     }
+    if (ok) ok = flush(written, err);
     if (written > 0 && fsync_ == "batch" && ::fdatasync(fd_) != 0) {
       err = "fdatasync " + path_ + ": " + std::strerror(errno);
       written = 0;  // nothing is known to be on disk
@@ -92,21 +106,31 @@ class FileSink {
     return true;
   }
 
-  bool write_all(const std::string& data, std::string& err) {
+  // Writes the gathered lines; `written` grows by the lines that reached the file whole.
+  bool flush(size_t& written, std::string& err) {
     size_t off = 0;
-    while (off < data.size()) {
-      ssize_t n = ::write(fd_, data.data() + off, data.size() - off);
+    bool ok = true;
+    while (off < pending_.size()) {
+      ssize_t n = ::write(fd_, pending_.data() + off, pending_.size() - off);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         err = "write " + path_ + ": " + std::strerror(errno);
-        // A partial line may be on disk; start the next attempt on a fresh line.
-        if (off > 0) (void)!::write(fd_, "\n", 1);
-        return false;
+        ok = false;
+        break;
       }
       off += static_cast<size_t>(n);
     }
-    size_ += static_cast<int64_t>(data.size());
-    return true;
+    size_ += static_cast<int64_t>(off);
+    size_t whole = 0;
+    while (whole < pending_ends_.size() && pending_ends_[whole] <= off) ++whole;
+    written += whole;
+    // A partial line may be on disk; start the next attempt on a fresh line.
+    if (!ok && off > 0 && (whole == 0 || pending_ends_[whole - 1] != off)) {
+      if (::write(fd_, "\n", 1) == 1) ++size_;
+    }
+    pending_.clear();
+    pending_ends_.clear();
+    return ok;
   }
 
   bool rotate(std::string& err) {
@@ -133,6 +157,8 @@ class FileSink {
   std::string path_, fsync_, source_;
   int64_t max_size_ = 0, max_files_ = 10, size_ = 0;
   int fd_ = -1;
+  std::string pending_;                // lines not yet written
+  std::vector<size_t> pending_ends_;  // where each of them ends in pending_
 };
 
 }  // namespace

@@ -33,6 +33,54 @@ class SinkOptionsTest(unittest.TestCase):
         finally:
             d.stop()
 
+    def test_file_sink_rotates_inside_a_batch(self):
+        # Events journaled before the sink existed reach it in batches of many; lines are
+        # written once per batch, and a rotation in the middle of a batch still keeps every
+        # file under max_size and every event once, in order.
+        tmp = tempfile.mkdtemp(prefix="minyi-rotb-")
+        out = os.path.join(tmp, "out", "events.ndjson")
+        d = Minyid(tmp=tmp).start()
+        try:
+            ids = [d.post({"content": "路灯维修建议" * 25, "external_id": f"rotb-{i}"})[2]["id"] for i in range(40)]
+        finally:
+            d.stop()
+        d = Minyid(tmp=tmp, sinks=[{"name": "archive", "plugin": "file", "path": out, "max_size": "8KiB",
+                                    "max_files": 20, "fsync": "batch", "batch_max": 50}]).start()
+        try:
+            wait_until(lambda: d.query("SELECT seq FROM sink_cursors WHERE sink='archive'") == [(40,)],
+                       what="all events written")
+            files = [out + f".{i}" for i in range(20, 0, -1) if os.path.exists(out + f".{i}")] + [out]
+            self.assertGreater(len(files), 3, "the batch was rotated more than once")
+            kept = []
+            for f in files:
+                self.assertLessEqual(os.path.getsize(f), 8192)
+                with open(f, encoding="utf-8") as fh:
+                    kept += [json.loads(line)["subject"] for line in fh]
+            self.assertEqual(kept, ids)
+        finally:
+            d.stop()
+
+    def test_file_sink_on_a_full_disk_delivers_nothing_and_keeps_the_events(self):
+        # /dev/full refuses every write with ENOSPC: the sink answers RETRY, its cursor stays
+        # put with the error recorded, and intake and the other sink go on.
+        tmp = tempfile.mkdtemp(prefix="minyi-full-")
+        d = Minyid(tmp=tmp, sinks=[{"name": "full", "plugin": "file", "path": "/dev/full", "fsync": "batch"},
+                                   {"name": "archive", "plugin": "file",
+                                    "path": os.path.join(tmp, "out", "events.ndjson")}]).start()
+        try:
+            for i in range(5):
+                self.assertEqual(d.post({"content": f"磁盘已满 {i}"})[0], 201)
+            wait_until(lambda: d.query("SELECT seq FROM sink_cursors WHERE sink='archive'") == [(5,)],
+                       what="the other sink")
+            row = wait_until(lambda: d.query("SELECT seq, attempts, last_error FROM sink_cursors WHERE sink='full' "
+                                             "AND attempts > 0") or None, what="the failed attempt")
+            seq, attempts, last_error = row[0]
+            self.assertEqual(seq, 0)
+            self.assertIn("No space left on device", last_error)
+            self.assertEqual(d.query("SELECT COUNT(*) FROM dead_letters"), [(0,)])
+        finally:
+            d.stop()
+
     def test_http_batch_mode(self):
         # The first request fails, so the events posted meanwhile pile up into one batch.
         receiver = Receiver(lambda n, body: (503, {"Retry-After": "1"}, b"") if n == 0 else (200, {}, b"ok"))
