@@ -143,6 +143,9 @@ class Journal {
     std::function<void(bool)> warm;
   };
   struct Statements;
+  // The log size past which the checkpointer falls back to RESTART, and to which the log
+  // file is trimmed when it starts over.
+  int64_t wal_restart_bytes() const;
   void run_writer();
   void run_checkpointer();
   // Throws BusyError-like std::runtime_error when refused; never blocks.
