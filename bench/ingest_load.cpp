@@ -1,13 +1,14 @@
 // minyi-ingest-load: a closed-loop HTTP load generator for the ingest benchmark.
 // N keep-alive connections, each posting one suggestion and waiting for the answer before
-// the next, for a fixed duration; the connections share a few event-loop threads (--threads). Bodies are ~1 KB JSON built from a CSV of real citizen
-// messages (column `detail`, optional `subject`). Prints throughput and latency percentiles.
+// the next, for a fixed duration; the connections share a few event-loop threads
+// (--threads, default 1). Bodies are ~1 KB JSON built from a CSV of real citizen messages
+// (column `detail`, optional `subject`). Prints throughput and latency percentiles.
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -164,13 +165,17 @@ class Connection {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> opt = {
-      {"--host", "127.0.0.1"},       {"--port", "8080"},
-      {"--path", "/v1/suggestions"}, {"--connections", "64"},
-      {"--duration", "10"},          {"--warmup", "2"},
-      {"--body-bytes", "1000"},      {"--csv", "../shared/data/teddy2020c/stream_all_attachments.csv"},
-      {"--label", "minyid"},         {"--senders", "per-message"},
-      {"--threads", "1"}};
+  std::map<std::string, std::string> opt = {{"--host", "127.0.0.1"},
+                                            {"--port", "8080"},
+                                            {"--path", "/v1/suggestions"},
+                                            {"--connections", "64"},
+                                            {"--duration", "10"},
+                                            {"--warmup", "2"},
+                                            {"--body-bytes", "1000"},
+                                            {"--csv", "../shared/data/teddy2020c/stream_all_attachments.csv"},
+                                            {"--label", "minyid"},
+                                            {"--senders", "per-message"},
+                                            {"--threads", "1"}};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!opt.count(argv[i])) {
       std::fprintf(stderr,
