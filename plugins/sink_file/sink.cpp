@@ -157,7 +157,7 @@ class FileSink {
   std::string path_, fsync_, source_;
   int64_t max_size_ = 0, max_files_ = 10, size_ = 0;
   int fd_ = -1;
-  std::string pending_;                // lines not yet written
+  std::string pending_;               // lines not yet written
   std::vector<size_t> pending_ends_;  // where each of them ends in pending_
 };
 
