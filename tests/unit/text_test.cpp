@@ -96,6 +96,47 @@ TEST(MatchText, SplitNormalizationEqualsWholeTextNormalization) {
   }
 }
 
+// The definition of nfc_trim: NFC of the whole text through UTF-16 (ill-formed bytes
+// become U+FFFD), then white space (u_isUWhiteSpace) cut from both ends.
+std::string reference_nfc_trim(const std::string& utf8) {
+  UErrorCode ec = U_ZERO_ERROR;
+  icu::UnicodeString n = icu::Normalizer2::getNFCInstance(ec)->normalize(icu::UnicodeString::fromUTF8(utf8), ec);
+  EXPECT_TRUE(U_SUCCESS(ec));
+  int32_t start = 0, end = n.length();
+  while (start < end && u_isUWhiteSpace(n.char32At(start))) start = n.moveIndex32(start, 1);
+  while (end > start && u_isUWhiteSpace(n.char32At(n.moveIndex32(end, -1)))) end = n.moveIndex32(end, -1);
+  std::string out;
+  n.tempSubStringBetween(start, end).toUTF8String(out);
+  return out;
+}
+
+// Text already in NFC is checked and cut on its UTF-8 bytes; the rest goes through ICU.
+// Both give the definition's result, on every line of ../shared/data padded with Unicode
+// spaces and on text that is not NFC or not UTF-8.
+TEST(NfcTrim, EqualsNormalizingTheWholeTextThenTrimming) {
+  std::vector<std::string> texts = {
+      "", " ", "\u3000", "e\u0301", " \u0301 ", "\u0301\u3000", "\uFA10\u2003", "\u1100\u1161\u11A8 ",
+      "\u212B\u2126", "\u00a0\u2003 幸福小区 噪音\t\u3000\u2028", " a\xFF ", "\xE6\xB0 ", "\xED\xA0\x80x",
+      "\u200B零宽\u200B", "\u0085x\u0085", "😀 \u3000",
+  };
+  int files = 0;
+  for (const char* name :
+       {"/data/teddy2020c/stream_all_attachments.csv", "/data/teddy2020c/attach3_hot_messages.csv"}) {
+    std::ifstream in(std::string(MINYI_SHARED_DIR) + name);
+    if (!in) continue;
+    ++files;
+    std::stringstream all;
+    all << in.rdbuf();
+    std::string line;
+    for (std::istringstream lines(all.str()); std::getline(lines, line);) {
+      texts.push_back(line);
+      texts.push_back("\u3000 " + line + "\r\n\u2028");
+    }
+  }
+  EXPECT_EQ(files, 2) << "shared data not found under " << MINYI_SHARED_DIR;
+  for (const auto& t : texts) ASSERT_EQ(nfc_trim(t), reference_nfc_trim(t)) << t.substr(0, 80);
+}
+
 TEST(MatchText, AsrFillersOnlyWhenAsked) {
   std::string spoken = "嗯，就是说那个小区的噪音啊，呃，很吵";
   EXPECT_EQ(normalize_for_matching(spoken, {.drop_asr_fillers = true}), "小区的噪音很吵");
