@@ -7,6 +7,8 @@
 # DEDUP=compare runs off and on alternately ROUNDS times (default 3) and prints the slowdowns.
 # SENDERS=per-message|unique (default per-message): see minyi-ingest-load --help.
 # HTTP_MODE=structured|binary|batch (default structured, the sink's default): the HTTP sink's mode.
+# LOADGEN_THREADS=N (default 1): the load generator's event-loop threads (64: one per
+# connection, as the generator was until session 8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -63,7 +65,7 @@ CONF
   ./build-bench/minyid --config "$state.yaml" 2>"$state.log" &
   pid=$!
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; python3 -c 'import time; time.sleep(0.1)'; done
-  line=$(./build-bench/bench/minyi-ingest-load --port "$port" --connections "$CONNS" --duration "$DURATION" \
+  line=$(./build-bench/bench/minyi-ingest-load --port "$port" --connections "$CONNS" --threads "${LOADGEN_THREADS:-1}" --duration "$DURATION" \
          --csv "$CSV" --senders "${SENDERS:-per-message}" \
          --label "minyid synchronous=$mode dedup=$dedup senders=${SENDERS:-per-message} http_sink=${HTTP_MODE:-structured}")
   kill -TERM $pid
@@ -74,7 +76,7 @@ CONF
 }
 rate() { sed -E -n 's/.* rate=([0-9]+).*/\1/p' <<<"$1" | head -1; }
 ceiling() {
-  ./build-bench/bench/minyi-ingest-load --port "$NGINX_PORT" --connections "$CONNS" --duration "$DURATION" \
+  ./build-bench/bench/minyi-ingest-load --port "$NGINX_PORT" --connections "$CONNS" --threads "${LOADGEN_THREADS:-1}" --duration "$DURATION" \
     --csv "$CSV" --label "nginx return 201"
 }
 
