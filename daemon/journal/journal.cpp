@@ -238,8 +238,7 @@ void Journal::run_checkpointer() {
       // the log from its beginning (journal_size_limit then trims the file).
       std::error_code ec;
       auto size = std::filesystem::file_size(opts_.path + "-wal", ec);
-      if (!ec && size > static_cast<uintmax_t>(wal_restart_bytes()))
-        db.exec("PRAGMA wal_checkpoint(RESTART)");
+      if (!ec && size > static_cast<uintmax_t>(wal_restart_bytes())) db.exec("PRAGMA wal_checkpoint(RESTART)");
     } catch (const std::exception& e) {
       spdlog::warn("journal {}: checkpoint failed: {}", opts_.path, e.what());
     }

@@ -60,6 +60,24 @@ std::string reference_match_text(const std::string& utf8, bool keep_separators) 
   return u32_to_utf8(kept);
 }
 
+// Every line of the two CSV files of ../shared/data/teddy2020c (real citizen messages).
+std::vector<std::string> shared_data_lines() {
+  std::vector<std::string> out;
+  int files = 0;
+  for (const char* name :
+       {"/data/teddy2020c/stream_all_attachments.csv", "/data/teddy2020c/attach3_hot_messages.csv"}) {
+    std::ifstream in(std::string(MINYI_SHARED_DIR) + name);
+    if (!in) continue;
+    ++files;
+    std::stringstream all;
+    all << in.rdbuf();
+    std::string line;
+    for (std::istringstream lines(all.str()); std::getline(lines, line);) out.push_back(line);
+  }
+  EXPECT_EQ(files, 2) << "shared data not found under " << MINYI_SHARED_DIR;
+  return out;
+}
+
 // The fast path (ASCII and Han handled without ICU, other runs normalized apart) gives
 // exactly the whole-text result: on combining sequences, compatibility characters, and
 // every text in ../shared/data.
@@ -77,19 +95,8 @@ TEST(MatchText, SplitNormalizationEqualsWholeTextNormalization) {
       "𠀀𪚥 emoji 😀 end",
       "",
   };
-  int files = 0;
-  for (const char* name :
-       {"/data/teddy2020c/stream_all_attachments.csv", "/data/teddy2020c/attach3_hot_messages.csv"}) {
-    std::ifstream in(std::string(MINYI_SHARED_DIR) + name);
-    if (!in) continue;
-    ++files;
-    std::stringstream all;
-    all << in.rdbuf();
-    std::string line;
-    for (std::istringstream lines(all.str()); std::getline(lines, line);)
-      if (is_valid_utf8(line)) texts.push_back(line);
-  }
-  EXPECT_EQ(files, 2) << "shared data not found under " << MINYI_SHARED_DIR;
+  for (auto& line : shared_data_lines())
+    if (is_valid_utf8(line)) texts.push_back(std::move(line));
   for (const auto& t : texts) {
     ASSERT_EQ(normalize_for_matching(t), reference_match_text(t, false)) << t.substr(0, 80);
     ASSERT_EQ(normalize_for_matching(t, {.keep_separators = true}), reference_match_text(t, true)) << t.substr(0, 80);
@@ -115,25 +122,27 @@ std::string reference_nfc_trim(const std::string& utf8) {
 // spaces and on text that is not NFC or not UTF-8.
 TEST(NfcTrim, EqualsNormalizingTheWholeTextThenTrimming) {
   std::vector<std::string> texts = {
-      "", " ", "\u3000", "e\u0301", " \u0301 ", "\u0301\u3000", "\uFA10\u2003", "\u1100\u1161\u11A8 ",
-      "\u212B\u2126", "\u00a0\u2003 幸福小区 噪音\t\u3000\u2028", " a\xFF ", "\xE6\xB0 ", "\xED\xA0\x80x",
-      "\u200B零宽\u200B", "\u0085x\u0085", "😀 \u3000",
+      "",
+      " ",
+      "\u3000",
+      "e\u0301",
+      " \u0301 ",
+      "\u0301\u3000",
+      "\uFA10\u2003",
+      "\u1100\u1161\u11A8 ",
+      "\u212B\u2126",
+      "\u00a0\u2003 幸福小区 噪音\t\u3000\u2028",
+      " a\xFF ",
+      "\xE6\xB0 ",
+      "\xED\xA0\x80x",
+      "\u200B零宽\u200B",
+      "\u0085x\u0085",
+      "😀 \u3000",
   };
-  int files = 0;
-  for (const char* name :
-       {"/data/teddy2020c/stream_all_attachments.csv", "/data/teddy2020c/attach3_hot_messages.csv"}) {
-    std::ifstream in(std::string(MINYI_SHARED_DIR) + name);
-    if (!in) continue;
-    ++files;
-    std::stringstream all;
-    all << in.rdbuf();
-    std::string line;
-    for (std::istringstream lines(all.str()); std::getline(lines, line);) {
-      texts.push_back(line);
-      texts.push_back("\u3000 " + line + "\r\n\u2028");
-    }
+  for (const auto& line : shared_data_lines()) {
+    texts.push_back(line);
+    texts.push_back("\u3000 " + line + "\r\n\u2028");
   }
-  EXPECT_EQ(files, 2) << "shared data not found under " << MINYI_SHARED_DIR;
   for (const auto& t : texts) ASSERT_EQ(nfc_trim(t), reference_nfc_trim(t)) << t.substr(0, 80);
 }
 
