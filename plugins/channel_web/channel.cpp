@@ -8,6 +8,7 @@
 
 #include "answer.hpp"
 #include "codec.hpp"
+#include "json_scan.hpp"
 
 namespace {
 
@@ -79,18 +80,55 @@ struct BadRequest {
 };
 
 // Fields of the web intake v1 format (a subset of the draft).
-const std::set<std::string> kTop = {"title",        "content",     "submitter",  "location",
-                                    "submitted_at", "external_id", "attachments"};
-const std::set<std::string> kSubmitter = {"name", "phone", "email", "id_number"};
-const std::set<std::string> kLocation = {"text", "lat", "lon"};
-const std::set<std::string> kCharsets = {"utf-8", "gb18030", "gbk", "gb2312", "big5"};
-const std::set<std::string> kAttachment = {"url", "data_base64", "filename", "content_type"};
+using Names = std::set<std::string, std::less<>>;
+const Names kTop = {"title", "content", "submitter", "location", "submitted_at", "external_id", "attachments"};
+const Names kSubmitter = {"name", "phone", "email", "id_number"};
+const Names kLocation = {"text", "lat", "lon"};
+const Names kCharsets = {"utf-8", "gb18030", "gbk", "gb2312", "big5"};
+const Names kAttachment = {"url", "data_base64", "filename", "content_type"};
 
-void check_fields(const json& obj, const std::set<std::string>& allowed, const std::string& prefix) {
+BadRequest unknown_field(const std::string& prefix, std::string_view name) {
+  std::string field = prefix + std::string(name);
+  return {400, "unknown_field", "unknown field '" + field + "' (see docs/channels/web.md)", field};
+}
+
+void check_fields(const json& obj, const Names& allowed, const std::string& prefix) {
   for (auto it = obj.begin(); it != obj.end(); ++it)
-    if (!allowed.count(it.key()))
-      throw BadRequest{400, "unknown_field", "unknown field '" + prefix + it.key() + "' (see docs/channels/web.md)",
-                       prefix + it.key()};
+    if (!allowed.count(it.key())) throw unknown_field(prefix, it.key());
+}
+
+// A JSON body is checked in one pass without building a document: the body itself goes on
+// as the draft, and the host parses (and validates) that once. Same checks as
+// check_fields on the form's document: the members of the body, of `submitter`, of
+// `location` and of each attachment, and that `content` is there.
+void check_json_body(std::string_view text) {
+  std::optional<BadRequest> unknown;
+  bool has_content = false;
+  auto err =
+      minyi::plugins::scan_json(text, [&](const std::vector<minyi::plugins::JsonFrame>& path, std::string_view name) {
+        if (unknown || path.front().array) return;
+        const Names* allowed = nullptr;
+        std::string prefix;
+        if (path.size() == 1) {
+          allowed = &kTop;
+          has_content = has_content || name == "content";
+        } else if (path.size() == 2 && (path[1].name == "submitter" || path[1].name == "location")) {
+          allowed = path[1].name == "submitter" ? &kSubmitter : &kLocation;
+          prefix = path[1].name + ".";
+        } else if (path.size() == 3 && path[1].array && path[1].name == "attachments") {
+          allowed = &kAttachment;
+          prefix = "attachments[" + std::to_string(path[2].index) + "].";
+        }
+        if (allowed && !allowed->count(name)) unknown = unknown_field(prefix, name);
+      });
+  if (err)
+    throw BadRequest{400, "malformed_json",
+                     "the body is not valid JSON (syntax error at byte " + std::to_string(err->byte) + ")", ""};
+  size_t first = text.find_first_not_of(" \t\r\n", text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0);
+  if (first == std::string_view::npos || text[first] != '{')
+    throw BadRequest{400, "wrong_type", "the body must be a JSON object", ""};
+  if (unknown) throw *unknown;
+  if (!has_content) throw BadRequest{400, "missing_field", "'content' is required", "content"};
 }
 
 // Form keys: title, content, submitted_at, external_id, submitter.name (or submitter[name]),
@@ -114,7 +152,10 @@ json form_to_json(std::string_view body, ToUtf8 to_utf8) {
       throw BadRequest{400, "invalid_utf8", "the form body is not valid UTF-8 once decoded", ""};
     std::string k = *key;
     // submitter[name] → submitter.name ; attachments[0][url] → attachments[0].url
-    for (size_t p; (p = k.find("][")) != std::string::npos;) k.replace(p, 2, ".");
+    for (size_t p; (p = k.find("][")) != std::string::npos;) {
+      k[p] = '.';
+      k.erase(p + 1, 1);
+    }
     if (auto p = k.find('['); p != std::string::npos && k.back() == ']') {
       std::string inner = k.substr(p + 1, k.size() - p - 2);
       bool numeric = !inner.empty() && std::all_of(inner.begin(), inner.end(), ::isdigit);
@@ -232,39 +273,31 @@ class WebChannel {
     }
     if (utf8 && !valid_utf8(body)) throw BadRequest{400, "invalid_utf8", "the request body is not valid UTF-8", ""};
 
-    json doc;
+    std::string form_draft;
     if (is_json) {
-      try {
-        doc = json::parse(text);
-      } catch (const json::parse_error& e) {
-        // Not e.what(): it quotes the input, and reasons end up in logs.
-        throw BadRequest{400, "malformed_json",
-                         "the body is not valid JSON (syntax error at byte " + std::to_string(e.byte) + ")", ""};
-      }
-    } else if (utf8) {
-      doc = form_to_json(body, [](std::string s) { return s; });
+      check_json_body(text);
     } else {
-      doc = form_to_json(body, [&](const std::string& s) {
-        auto d = host_.decode_text(s, cs);
-        charset_used = d.charset;
-        replacements += d.replacements;
-        return d.utf8;
-      });
+      json doc =
+          utf8 ? form_to_json(body, [](std::string s) { return s; }) : form_to_json(body, [&](const std::string& s) {
+            auto d = host_.decode_text(s, cs);
+            charset_used = d.charset;
+            replacements += d.replacements;
+            return d.utf8;
+          });
+      check_fields(doc, kTop, "");
+      for (auto [name, allowed] : {std::pair{"submitter", &kSubmitter}, std::pair{"location", &kLocation}})
+        if (doc.contains(name) && doc[name].is_object()) check_fields(doc[name], *allowed, std::string(name) + ".");
+      if (doc.contains("attachments") && doc["attachments"].is_array())
+        for (size_t i = 0; i < doc["attachments"].size(); ++i)
+          if (doc["attachments"][i].is_object())
+            check_fields(doc["attachments"][i], kAttachment, "attachments[" + std::to_string(i) + "].");
+      if (!doc.contains("content")) throw BadRequest{400, "missing_field", "'content' is required", "content"};
+      form_draft = doc.dump();
     }
-    if (!doc.is_object()) throw BadRequest{400, "wrong_type", "the body must be a JSON object", ""};
-    check_fields(doc, kTop, "");
-    for (auto [name, allowed] : {std::pair{"submitter", &kSubmitter}, std::pair{"location", &kLocation}})
-      if (doc.contains(name) && doc[name].is_object()) check_fields(doc[name], *allowed, std::string(name) + ".");
-    if (doc.contains("attachments") && doc["attachments"].is_array())
-      for (size_t i = 0; i < doc["attachments"].size(); ++i)
-        if (doc["attachments"][i].is_object())
-          check_fields(doc["attachments"][i], kAttachment, "attachments[" + std::to_string(i) + "].");
-    if (!doc.contains("content")) throw BadRequest{400, "missing_field", "'content' is required", "content"};
 
     resp.defer();
     // A JSON body that passed the checks above is already a valid draft: hand it over as
     // is instead of serializing it again (the host validates it against draft.v1 anyway).
-    std::string form_draft = is_json ? std::string() : doc.dump();
     std::string_view draft = is_json ? text : std::string_view(form_draft);
     host_.submit_async({draft, body, ctype_raw, {}, {}, charset_used, replacements},
                        [this, resp](const minyi::SubmitResult& r) mutable {
