@@ -127,6 +127,14 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(srv_.opts.header_limit));
     parser_->body_limit(srv_.opts.body_limit);
+    timed_out_ = false;
+    deadline_armed_ = false;
+    // A request usually arrives whole in the first read: parse it from the buffer here,
+    // without arming the deadline or another trip through the executor. Only a request
+    // still incomplete goes on asynchronously, under the read deadline.
+    beast::error_code ec;
+    buffer_.consume(parser_->put(buffer_.data(), ec));
+    if (ec != http::error::need_more) return on_header(ec);
     // The read deadline counts from the request's first byte and covers header and body.
     arm_read_deadline();
     http::async_read_header(stream_, buffer_, *parser_,
@@ -136,7 +144,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // so the client can still be told 408.
   void arm_read_deadline() {
     stream_.expires_never();
-    timed_out_ = false;
+    deadline_armed_ = true;
     deadline_.expires_after(srv_.opts.read_timeout);
     deadline_.async_wait([weak = weak_from_this()](beast::error_code ec) {
       auto self = weak.lock();
@@ -145,6 +153,11 @@ class Session : public std::enable_shared_from_this<Session> {
       beast::error_code ignored;
       self->stream_.socket().cancel(ignored);
     });
+  }
+  void cancel_read_deadline() {
+    if (!deadline_armed_) return;
+    deadline_armed_ = false;
+    deadline_.cancel();
   }
   void on_header(beast::error_code ec) {
     if (timed_out_) return fail(408, "request_timeout", "the request header was not received within the read timeout");
@@ -183,11 +196,19 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void do_read_body() {
+    beast::error_code ec;
+    while (!parser_->is_done() && buffer_.size() > 0) {
+      size_t n = parser_->put(buffer_.data(), ec);
+      buffer_.consume(n);
+      if (ec || n == 0) break;
+    }
+    if (parser_->is_done() || (ec && ec != http::error::need_more)) return on_body(ec);
+    if (!deadline_armed_) arm_read_deadline();
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
   }
   void on_body(beast::error_code ec) {
-    deadline_.cancel();
+    cancel_read_deadline();
     if (timed_out_) return fail(408, "request_timeout", "the request body was not received within the read timeout");
     if (ec == http::error::body_limit)
       return fail(413, "body_too_large",
@@ -267,7 +288,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void do_write(HttpResponseData out, bool close_after) {
-    deadline_.cancel();
+    cancel_read_deadline();
     unsigned version = 11;
     bool keep_alive = false;
     if (parser_ && parser_->is_header_done()) {
@@ -306,6 +327,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   net::steady_timer deadline_;
   bool timed_out_ = false;
+  bool deadline_armed_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> res_;

@@ -201,6 +201,58 @@ class BadInputTest(unittest.TestCase):
         finally:
             s.close()
 
+    def test_requests_are_read_whole_however_they_arrive(self):
+        """Pipelined, chunked, split between header and body, header cut in two: every
+        request is answered once, in order, and stored with its full content."""
+        def request(text, chunked=False):
+            payload = json.dumps({"content": text}, ensure_ascii=False).encode()
+            if chunked:
+                half = len(payload) // 2
+                body = b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (half, payload[:half], len(payload) - half,
+                                                                   payload[half:])
+                length = b"Transfer-Encoding: chunked"
+            else:
+                body, length = payload, b"Content-Length: %d" % len(payload)
+            return (b"POST /v1/suggestions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + length +
+                    b"\r\n\r\n", body)
+
+        def answers(s, n):
+            buf, out = b"", []
+            while len(out) < n:
+                while b"\r\n\r\n" not in buf:
+                    chunk = s.recv(65536)
+                    self.assertTrue(chunk, "connection closed after %d answers" % len(out))
+                    buf += chunk
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                while len(buf) < length:
+                    buf += s.recv(65536)
+                out.append((int(head.split()[1]), json.loads(buf[:length])))
+                buf = buf[length:]
+            return out
+
+        texts = ["流水线请求一", "流水线请求二", "分块请求", "头和正文分开到达", "头分两次到达"]
+        s = socket.create_connection(("127.0.0.1", self.d.port), timeout=10)
+        try:
+            s.sendall(b"".join(b"".join(request(t)) for t in texts[:2]) + b"".join(request(texts[2], chunked=True)))
+            got = answers(s, 3)
+            head, body = request(texts[3])
+            s.sendall(head)
+            s.sendall(body)  # usually a separate segment: the header is parsed before the body is there
+            got += answers(s, 1)
+            head, body = request(texts[4])
+            s.sendall(head[:20])
+            s.sendall(head[20:] + body)
+            got += answers(s, 1)
+        finally:
+            s.close()
+        self.assertEqual([status for status, _ in got], [201] * 5, got)
+        ids = [body["id"] for _, body in got]
+        self.assertEqual(len(set(ids)), 5)
+        for sid, text in zip(ids, texts):
+            rows = self.d.query("SELECT doc FROM suggestions WHERE id = ?", sid)
+            self.assertEqual(json.loads(rows[0][0])["content"], text)
+
 
 if __name__ == "__main__":
     unittest.main()
