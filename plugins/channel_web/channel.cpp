@@ -124,8 +124,7 @@ void check_json_body(std::string_view text) {
   if (err)
     throw BadRequest{400, "malformed_json",
                      "the body is not valid JSON (syntax error at byte " + std::to_string(err->byte) + ")", ""};
-  size_t first = text.find_first_not_of(" \t\r\n", text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0);
-  if (first == std::string_view::npos || text[first] != '{')
+  if (!minyi::plugins::json_root_is_object(text))
     throw BadRequest{400, "wrong_type", "the body must be a JSON object", ""};
   if (unknown) throw *unknown;
   if (!has_content) throw BadRequest{400, "missing_field", "'content' is required", "content"};

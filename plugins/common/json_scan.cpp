@@ -39,8 +39,7 @@ void append_utf8(std::string& out, uint32_t cp) {
   }
 }
 
-class Scanner {
- public:
+struct Scanner {
   explicit Scanner(std::string_view text) : s_(text) {}
 
   // `i_` is at the opening quote; on success it is past the closing one. The decoded
@@ -64,44 +63,25 @@ class Scanner {
       }
       if (out) out->append(s_.substr(run, i_ - run));
       if (++i_ >= s_.size()) return false;
-      switch (s_[i_]) {
-        case '"':
-        case '\\':
-        case '/':
-          if (out) *out += s_[i_];
-          break;
-        case 'b':
-          if (out) *out += '\b';
-          break;
-        case 'f':
-          if (out) *out += '\f';
-          break;
-        case 'n':
-          if (out) *out += '\n';
-          break;
-        case 'r':
-          if (out) *out += '\r';
-          break;
-        case 't':
-          if (out) *out += '\t';
-          break;
-        case 'u': {
-          auto unit = code_unit();
-          if (!unit) return false;
-          uint32_t cp = *unit;
-          if (cp >= 0xDC00 && cp <= 0xDFFF) return false;  // a low surrogate on its own
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (i_ + 2 >= s_.size() || s_[i_ + 1] != '\\' || s_[i_ + 2] != 'u') return false;
-            i_ += 2;
-            auto low = code_unit();
-            if (!low || *low < 0xDC00 || *low > 0xDFFF) return false;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (*low - 0xDC00);
-          }
-          if (out) append_utf8(*out, cp);
-          break;
+      // The one-character escapes and what they stand for.
+      static constexpr std::string_view kEscape = "\"\\/bfnrt", kMeans = "\"\\/\b\f\n\r\t";
+      if (s_[i_] != 'u') {
+        size_t k = kEscape.find(s_[i_]);
+        if (k == std::string_view::npos) return false;
+        if (out) *out += kMeans[k];
+      } else {
+        auto unit = code_unit();
+        if (!unit) return false;
+        uint32_t cp = *unit;
+        if (cp >= 0xDC00 && cp <= 0xDFFF) return false;  // a low surrogate on its own
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          if (i_ + 2 >= s_.size() || s_[i_ + 1] != '\\' || s_[i_ + 2] != 'u') return false;
+          i_ += 2;
+          auto low = code_unit();
+          if (!low || *low < 0xDC00 || *low > 0xDFFF) return false;
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (*low - 0xDC00);
         }
-        default:
-          return false;
+        if (out) append_utf8(*out, cp);
       }
       run = ++i_;
     }
@@ -172,13 +152,21 @@ class Scanner {
   size_t i_ = 0;
 };
 
+// Where the JSON text starts: past a UTF-8 byte order mark, which JSON parsers allow.
+size_t text_start(std::string_view text) { return text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0; }
+
 }  // namespace
+
+bool json_root_is_object(std::string_view text) {
+  size_t first = text.find_first_not_of(" \t\r\n", text_start(text));
+  return first != std::string_view::npos && text[first] == '{';
+}
 
 std::optional<JsonSyntaxError> scan_json(
     std::string_view text,
     const std::function<void(const std::vector<JsonFrame>& path, std::string_view name)>& on_member) {
   Scanner sc(text);
-  if (text.substr(0, 3) == "\xEF\xBB\xBF") sc.i_ = 3;  // a UTF-8 byte order mark, as JSON parsers allow
+  sc.i_ = text_start(text);
   auto fail = [&] { return JsonSyntaxError{std::min(sc.i_, text.size()) + 1}; };
   enum class Want { Value, ValueOrClose, Key, KeyOrClose, After };
   Want want = Want::Value;

@@ -33,4 +33,7 @@ std::optional<JsonSyntaxError> scan_json(
     std::string_view text,
     const std::function<void(const std::vector<JsonFrame>& path, std::string_view name)>& on_member);
 
+// Whether a text (already checked by scan_json) is an object, not an array or a scalar.
+bool json_root_is_object(std::string_view text);
+
 }  // namespace minyi::plugins
