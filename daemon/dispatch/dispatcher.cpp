@@ -70,7 +70,9 @@ void SinkRunner::run() {
     }
     std::vector<EventRow> events;
     try {
-      events = reader.events_after(cur.seq, policy_.batch_max);
+      // A sink keeping up finds its events among the writer's copies of the latest ones.
+      if (!journal_.recent_events(cur.seq, policy_.batch_max, events))
+        events = reader.events_after(cur.seq, policy_.batch_max);
     } catch (const std::exception& e) {
       spdlog::error("sink {}: reading the events log failed: {}", sink_.name, e.what());
       sleep_until_ms(clock_() + 1000);

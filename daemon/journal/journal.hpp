@@ -127,6 +127,12 @@ class Journal {
   int64_t last_seq() const { return last_seq_.load(); }
   // Waits until last_seq() > seq or the deadline passes or stop(); returns last_seq().
   int64_t wait_for_events(int64_t seq, std::chrono::steady_clock::time_point deadline);
+  // The committed events after `seq` (at most `limit`) from the copies the writer keeps of
+  // the latest ones, as JournalReader::events_after would read them. False, with `out`
+  // untouched, when they are not all in memory: read them from the journal then.
+  bool recent_events(int64_t seq, size_t limit, std::vector<EventRow>& out);
+  // How many of the latest events recent_events can serve (tests, metrics).
+  size_t recent_events_held();
   // Refuses new work, commits everything queued, stops the writer. Idempotent.
   void stop();
   int schema_version() const { return schema_version_; }
@@ -153,6 +159,12 @@ class Journal {
                std::function<void(bool)> warm = {});
   void enqueue_and_wait(std::function<void(sql::Db&)> apply, bool bounded);
   void apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& result);
+  // Writer thread: notes an event just inserted, for recent_events once committed.
+  void wrote_event(sql::Db& db, std::string id, std::string type, std::string subject, std::string time,
+                   std::string data);
+  // Writer thread, after a commit: the events written in it become recent_events, and
+  // last_seq() moves to `seq`.
+  void publish_events(int64_t seq);
   void apply_checkpoint(const JournalRecord& rec);
   // The dedup state of a suggestion, as stored in its columns.
   struct SuggestionState {
@@ -204,6 +216,16 @@ class Journal {
   std::atomic<int64_t> last_seq_{0};
   std::mutex seq_mu_;
   std::condition_variable seq_cv_;
+  // The latest committed events, consecutive seqs ending at last_seq_ (or none), so that
+  // sinks keeping up need not read them back from the database. Guarded by seq_mu_.
+  std::deque<std::shared_ptr<const EventRow>> recent_;
+  size_t recent_bytes_ = 0;
+  // Writer thread: the events of the transaction in progress, in insert order. An event
+  // inserted without being noted here shows as a gap at publish time, and the copies are
+  // dropped rather than trusted.
+  // (Copies: moving the intake's document here instead, to be freed by this thread much
+  // later, made the network threads measurably slower.)
+  std::vector<std::shared_ptr<const EventRow>> written_;
 };
 
 }  // namespace minyi

@@ -55,6 +55,31 @@ class JournalTest : public ::testing::Test {
     return n;
   }
 
+  // What recent_events serves is what the journal holds, for every cursor from `from` on
+  // (and every cursor must be served when `all_held`).
+  void expect_recent_events_match(Journal& j, int64_t from, bool all_held) {
+    JournalReader reader(path_);
+    for (int64_t k = from; k <= j.last_seq(); ++k)
+      for (size_t limit : {size_t{1}, size_t{7}, size_t{1000}}) {
+        std::vector<EventRow> mem;
+        const bool held = j.recent_events(k, limit, mem);
+        if (all_held) {
+          ASSERT_TRUE(held) << "after seq " << k;
+        }
+        if (!held) continue;
+        auto db = reader.events_after(k, limit);
+        ASSERT_EQ(mem.size(), db.size()) << "after seq " << k << ", limit " << limit;
+        for (size_t i = 0; i < db.size(); ++i) {
+          EXPECT_EQ(mem[i].seq, db[i].seq);
+          EXPECT_EQ(mem[i].id, db[i].id);
+          EXPECT_EQ(mem[i].type, db[i].type);
+          EXPECT_EQ(mem[i].subject, db[i].subject);
+          EXPECT_EQ(mem[i].time, db[i].time);
+          EXPECT_EQ(mem[i].data, db[i].data) << "seq " << db[i].seq;
+        }
+      }
+  }
+
   fs::path dir_;
   std::string path_;
 };
@@ -126,6 +151,9 @@ TEST_F(JournalTest, AFailingItemIsRefusedAloneAndLeavesNothingBehind) {
     }
     std::unique_lock lock(mu);
     ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return answered == n; }));
+    lock.unlock();
+    // The events the writer keeps for the sinks are those of the items that committed.
+    expect_recent_events_match(j, 0, true);
   }
   int good = 0;
   for (int i = 0; i < n; ++i) {
@@ -183,20 +211,42 @@ TEST_F(JournalTest, ARefusedItemLeavesNoTraceInTheDedupStateOfItsBatch) {
     std::condition_variable cv;
     int answered = 0;
     std::vector<JournalOutcome> outcomes(n);
+    std::vector<std::string> ids(n);
     for (int i = 0; i < n; ++i) {
       JournalRecord r = report(i);
       if (i == 0) r.event_id = taken_event;
       j.submit_async(std::move(r), [&, i](JournalResult res) {
         std::lock_guard lock(mu);
         outcomes[i] = res.outcome;
+        ids[i] = res.id;
         ++answered;
         cv.notify_all();
       });
     }
     std::unique_lock lock(mu);
     ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return answered == n; }));
+    lock.unlock();
     EXPECT_EQ(outcomes[0], JournalOutcome::Failed);
     for (int i = 1; i < n; ++i) EXPECT_EQ(outcomes[i], JournalOutcome::Accepted) << i;
+    // The sinks' copies of the latest events: the created and cluster.updated events of
+    // the batch, none of the refused report's.
+    expect_recent_events_match(j, 0, true);
+    // An admin correction writes events the writer does not copy: the copies are dropped,
+    // and the sinks read from the database until new events start a new run.
+    const int64_t before = j.last_seq();
+    ASSERT_EQ(j.remove_from_cluster(ids[5], "test", "not the same issue"), "");
+    ASSERT_GT(j.last_seq(), before);
+    std::vector<EventRow> out;
+    EXPECT_FALSE(j.recent_events(before - 1, 10, out));
+    EXPECT_FALSE(j.recent_events(before, 10, out));
+    EXPECT_TRUE(j.recent_events(j.last_seq(), 10, out)) << "nothing newer: served, empty";
+    EXPECT_TRUE(out.empty());
+    const int64_t corrected = j.last_seq();
+    ASSERT_EQ(j.submit(report(n)).outcome, JournalOutcome::Accepted);
+    expect_recent_events_match(j, corrected, true);
+    EXPECT_FALSE(j.recent_events(corrected - 1, 10, out));
+    // The same events, read back across the correction.
+    expect_recent_events_match(j, 0, false);
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
@@ -216,6 +266,19 @@ TEST_F(JournalTest, ARefusedItemLeavesNoTraceInTheDedupStateOfItsBatch) {
                    "(SELECT 1 FROM clusters c WHERE c.id = s.cluster_id)"),
             0);
   sqlite3_close(db);
+}
+
+TEST_F(JournalTest, TheCopiesOfTheLatestEventsAreBounded) {
+  // 40 documents of 1 MiB: more than the copies may hold, so the oldest are let go and
+  // their readers sent to the database.
+  Journal j({path_});
+  const std::string big(1u << 20, 'x');
+  for (int i = 0; i < 40; ++i) ASSERT_EQ(j.submit(record("p", std::nullopt, big)).outcome, JournalOutcome::Accepted);
+  std::vector<EventRow> out;
+  EXPECT_FALSE(j.recent_events(0, 10, out)) << "all 40 MiB kept in memory";
+  EXPECT_GE(j.recent_events_held(), 4u);
+  EXPECT_LT(j.recent_events_held(), 40u);
+  expect_recent_events_match(j, 40 - static_cast<int64_t>(j.recent_events_held()), true);
 }
 
 TEST_F(JournalTest, UnderConstantLoadTheWriterStartsTheLogOver) {
