@@ -9,6 +9,9 @@
 # HTTP_MODE=structured|binary|batch (default structured, the sink's default): the HTTP sink's mode.
 # LOADGEN_THREADS=N (default 1): the load generator's event-loop threads (64: one per
 # connection, as the generator was until session 8).
+# Each minyid run also prints its CPU time per stored suggestion, in all and per thread
+# (from /proc, sampled just before and after the load): on a VM whose speed drifts this
+# says more than the rate alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -43,7 +46,28 @@ http {
 CONF
 nginx -c "$work/nginx.conf" -p "$work/nginx"
 
-# One minyid run: prints the load generator's line and the journal's counts.
+# CPU time (user+system, clock ticks) of each of PID's threads, one "name ticks" per line.
+thread_ticks() { for t in /proc/"$1"/task/*; do echo "$(cat "$t/comm" 2>/dev/null) $(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"; done; }
+# minyid's CPU per stored suggestion over the load, per thread name and in all.
+cpu_report() {  # BEFORE AFTER SUGGESTIONS
+  python3 - "$@" <<'PY'
+import collections, os, sys
+def ticks(path):
+    c = collections.Counter()
+    for line in open(path):
+        name, _, v = line.rstrip('\n').rpartition(' ')
+        if v.isdigit(): c[name] += int(v)
+    return c
+a, b, n = ticks(sys.argv[1]), ticks(sys.argv[2]), int(sys.argv[3])
+us = 1e6 / os.sysconf('SC_CLK_TCK') / max(n, 1)
+per = {k: (b[k] - a[k]) * us for k in b if b[k] > a[k]}
+print(f"  minyid CPU per suggestion: {sum(per.values()):.0f} us (" +
+      ", ".join(f"{k} {v:.0f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1])) + ")")
+PY
+}
+
+# One minyid run: prints the load generator's line, minyid's CPU per suggestion and the
+# journal's counts.
 run_minyid() {  # MODE DEDUP
   local mode=$1 dedup=$2 state port pid line
   state="$work/state-$mode-$dedup-$RANDOM"
@@ -65,12 +89,17 @@ CONF
   ./build-bench/minyid --config "$state.yaml" 2>"$state.log" &
   pid=$!
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; python3 -c 'import time; time.sleep(0.1)'; done
+  thread_ticks $pid >"$state.cpu0"
   line=$(./build-bench/bench/minyi-ingest-load --port "$port" --connections "$CONNS" --threads "${LOADGEN_THREADS:-1}" --duration "$DURATION" \
          --csv "$CSV" --senders "${SENDERS:-per-message}" \
          --label "minyid synchronous=$mode dedup=$dedup senders=${SENDERS:-per-message} http_sink=${HTTP_MODE:-structured}")
+  thread_ticks $pid >"$state.cpu1"
   kill -TERM $pid
   wait $pid
   echo "$line"
+  # Over the load only: start-up and the drain after it are outside the two samples (the
+  # sinks' backlog, if any, is not counted; the suggestions are those stored by the end).
+  cpu_report "$state.cpu0" "$state.cpu1" "$(sqlite3 "$state/journal.db" 'SELECT COUNT(*) FROM suggestions')"
   echo "  journal: $(sqlite3 "$state/journal.db" 'SELECT COUNT(*) FROM suggestions') suggestions; sink cursors: $(sqlite3 "$state/journal.db" "SELECT group_concat(sink || '=' || seq, ' ') FROM sink_cursors")"
   rm -rf "$state"
 }
