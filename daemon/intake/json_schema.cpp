@@ -1,6 +1,7 @@
 // JSON Schema subset validation (see json_schema.hpp for what is supported).
 #include "intake/json_schema.hpp"
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -9,6 +10,10 @@
 namespace minyi {
 
 using nlohmann::json;
+
+struct JsonSchema::Patterns {
+  std::map<const json*, std::regex> by_node;
+};
 
 namespace {
 
@@ -48,89 +53,136 @@ std::string type_of(const json& v) {
   }
 }
 
-std::string child(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+// One validation: the schema's compiled patterns, and the path of the value being checked,
+// grown and cut back as the walk goes down and up (no string per node when all is well).
+struct Walk {
+  const std::map<const json*, std::regex>& patterns;
+  std::string path;
 
-std::optional<SchemaViolation> check(const json& s, const json& v, const std::string& path) {
-  std::string name = path.empty() ? "the document" : "'" + path + "'";
-  if (auto t = s.find("type"); t != s.end()) {
-    bool ok = false;
-    std::string expected;
-    if (t->is_array()) {
-      for (const auto& x : *t) {
-        ok |= has_type(v, x.get<std::string>());
-        expected += (expected.empty() ? "" : " or ") + x.get<std::string>();
+  std::string name() const { return path.empty() ? "the document" : "'" + path + "'"; }
+  std::optional<SchemaViolation> fail(const char* code, std::string message) const {
+    return SchemaViolation{path, code, std::move(message)};
+  }
+  // Runs `f` with `key` appended to the path as a member.
+  template <class F>
+  std::optional<SchemaViolation> in_member(const std::string& key, F&& f) {
+    const size_t mark = path.size();
+    if (!path.empty()) path += '.';
+    path += key;
+    auto r = f();
+    path.resize(mark);
+    return r;
+  }
+
+  std::optional<SchemaViolation> check(const json& s, const json& v) {
+    if (auto t = s.find("type"); t != s.end()) {
+      bool ok = false;
+      if (t->is_array()) {
+        for (const auto& x : *t) ok = ok || has_type(v, x.get_ref<const std::string&>());
+      } else {
+        ok = has_type(v, t->get_ref<const std::string&>());
       }
-    } else {
-      ok = has_type(v, t->get<std::string>());
-      expected = t->get<std::string>();
-    }
-    if (!ok) return SchemaViolation{path, "wrong_type", name + " must be " + expected + ", got " + type_of(v)};
-  }
-  if (auto e = s.find("enum"); e != s.end()) {
-    bool ok = false;
-    std::string list;
-    for (const auto& x : *e) {
-      ok |= x == v;
-      list += (list.empty() ? "" : ", ") + x.dump();
-    }
-    if (!ok) return SchemaViolation{path, "invalid_value", name + " must be one of " + list};
-  }
-  if (v.is_string()) {
-    const auto& str = v.get_ref<const std::string&>();
-    if (auto m = s.find("minLength"); m != s.end() && code_points(str) < m->get<size_t>())
-      return SchemaViolation{
-          path, m->get<size_t>() == 1 ? "missing_field" : "invalid_value",
-          name + (m->get<size_t>() == 1 ? " must not be empty" : " must be at least " + m->dump() + " characters")};
-    if (auto m = s.find("maxLength"); m != s.end() && code_points(str) > m->get<size_t>())
-      return SchemaViolation{path, "too_long", name + " is longer than " + m->dump() + " characters"};
-    if (auto f = s.find("format"); f != s.end() && *f == "date-time" && !parse_rfc3339(str))
-      return SchemaViolation{path, "invalid_value",
-                             name + " must be an RFC 3339 date-time with offset, e.g. 2026-11-27T09:30:00+08:00"};
-    if (auto p = s.find("pattern"); p != s.end() && !std::regex_search(str, std::regex(p->get<std::string>())))
-      return SchemaViolation{path, "invalid_value", name + " does not match " + p->get<std::string>()};
-  }
-  if (v.is_number()) {
-    double d = v.get<double>();
-    if (auto m = s.find("minimum"); m != s.end() && d < m->get<double>())
-      return SchemaViolation{path, "invalid_value", name + " must be at least " + m->dump()};
-    if (auto m = s.find("maximum"); m != s.end() && d > m->get<double>())
-      return SchemaViolation{path, "invalid_value", name + " must be at most " + m->dump()};
-  }
-  if (v.is_object()) {
-    if (auto r = s.find("required"); r != s.end())
-      for (const auto& k : *r)
-        if (!v.contains(k.get<std::string>()))
-          return SchemaViolation{child(path, k), "missing_field", "'" + child(path, k) + "' is required"};
-    auto props = s.find("properties");
-    bool closed = s.value("additionalProperties", true) == false;
-    for (auto it = v.begin(); it != v.end(); ++it) {
-      const json* sub = nullptr;
-      if (props != s.end())
-        if (auto p = props->find(it.key()); p != props->end()) sub = &*p;
-      if (!sub) {
-        if (closed)
-          return SchemaViolation{child(path, it.key()), "unknown_field",
-                                 "unknown field '" + child(path, it.key()) + "'"};
-        continue;
+      if (!ok) {
+        std::string expected;
+        if (t->is_array()) {
+          for (const auto& x : *t) expected += (expected.empty() ? "" : " or ") + x.get<std::string>();
+        } else {
+          expected = t->get<std::string>();
+        }
+        return fail("wrong_type", name() + " must be " + expected + ", got " + type_of(v));
       }
-      if (auto r = check(*sub, it.value(), child(path, it.key()))) return r;
     }
+    if (auto e = s.find("enum"); e != s.end()) {
+      bool ok = false;
+      for (const auto& x : *e) ok = ok || x == v;
+      if (!ok) {
+        std::string list;
+        for (const auto& x : *e) list += (list.empty() ? "" : ", ") + x.dump();
+        return fail("invalid_value", name() + " must be one of " + list);
+      }
+    }
+    if (v.is_string()) {
+      const auto& str = v.get_ref<const std::string&>();
+      if (auto m = s.find("minLength"); m != s.end() && code_points(str) < m->get<size_t>())
+        return m->get<size_t>() == 1 ? fail("missing_field", name() + " must not be empty")
+                                     : fail("invalid_value", name() + " must be at least " + m->dump() + " characters");
+      if (auto m = s.find("maxLength"); m != s.end() && code_points(str) > m->get<size_t>())
+        return fail("too_long", name() + " is longer than " + m->dump() + " characters");
+      if (auto f = s.find("format"); f != s.end() && *f == "date-time" && !parse_rfc3339(str))
+        return fail("invalid_value",
+                    name() + " must be an RFC 3339 date-time with offset, e.g. 2026-11-27T09:30:00+08:00");
+      if (auto p = s.find("pattern"); p != s.end() && !std::regex_search(str, patterns.at(&*p)))
+        return fail("invalid_value", name() + " does not match " + p->get<std::string>());
+    }
+    if (v.is_number()) {
+      double d = v.get<double>();
+      if (auto m = s.find("minimum"); m != s.end() && d < m->get<double>())
+        return fail("invalid_value", name() + " must be at least " + m->dump());
+      if (auto m = s.find("maximum"); m != s.end() && d > m->get<double>())
+        return fail("invalid_value", name() + " must be at most " + m->dump());
+    }
+    if (v.is_object()) {
+      if (auto r = s.find("required"); r != s.end())
+        for (const auto& k : *r)
+          if (!v.contains(k.get_ref<const std::string&>()))
+            return in_member(k.get_ref<const std::string&>(),
+                             [&] { return fail("missing_field", name() + " is required"); });
+      auto props = s.find("properties");
+      bool closed = s.value("additionalProperties", true) == false;
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        const json* sub = nullptr;
+        if (props != s.end())
+          if (auto p = props->find(it.key()); p != props->end()) sub = &*p;
+        if (!sub && !closed) continue;
+        auto r = in_member(it.key(), [&]() -> std::optional<SchemaViolation> {
+          if (!sub) return fail("unknown_field", "unknown field " + name());
+          return check(*sub, it.value());
+        });
+        if (r) return r;
+      }
+    }
+    if (v.is_array()) {
+      if (auto m = s.find("maxItems"); m != s.end() && v.size() > m->get<size_t>())
+        return fail("too_long", name() + " has more than " + m->dump() + " items");
+      if (auto items = s.find("items"); items != s.end())
+        for (size_t i = 0; i < v.size(); ++i) {
+          const size_t mark = path.size();
+          path += '[' + std::to_string(i) + ']';
+          auto r = check(*items, v[i]);
+          path.resize(mark);
+          if (r) return r;
+        }
+    }
+    return std::nullopt;
   }
-  if (v.is_array()) {
-    if (auto m = s.find("maxItems"); m != s.end() && v.size() > m->get<size_t>())
-      return SchemaViolation{path, "too_long", name + " has more than " + m->dump() + " items"};
-    if (auto items = s.find("items"); items != s.end())
-      for (size_t i = 0; i < v.size(); ++i)
-        if (auto r = check(*items, v[i], path + "[" + std::to_string(i) + "]")) return r;
+};
+
+// Every "pattern" in the schema, compiled once.
+void compile_patterns(const json& s, std::map<const json*, std::regex>& out) {
+  if (s.is_object()) {
+    for (auto it = s.begin(); it != s.end(); ++it) {
+      if (it.key() == "pattern" && it.value().is_string())
+        out.emplace(&it.value(), std::regex(it.value().get<std::string>()));
+      else
+        compile_patterns(it.value(), out);
+    }
+  } else if (s.is_array()) {
+    for (const auto& x : s) compile_patterns(x, out);
   }
-  return std::nullopt;
 }
 
 }  // namespace
 
-JsonSchema::JsonSchema(const std::string& schema_text) : schema_(std::make_unique<json>(json::parse(schema_text))) {}
+JsonSchema::JsonSchema(const std::string& schema_text)
+    : schema_(std::make_unique<json>(json::parse(schema_text))), patterns_(std::make_unique<Patterns>()) {
+  compile_patterns(*schema_, patterns_->by_node);
+}
 JsonSchema::~JsonSchema() = default;
 
-std::optional<SchemaViolation> JsonSchema::validate(const json& doc) const { return check(*schema_, doc, ""); }
+std::optional<SchemaViolation> JsonSchema::validate(const json& doc) const {
+  Walk walk{patterns_->by_node, {}};
+  walk.path.reserve(64);
+  return walk.check(*schema_, doc);
+}
 
 }  // namespace minyi

@@ -25,6 +25,9 @@ class JsonSchema {
 
  private:
   std::unique_ptr<nlohmann::json> schema_;
+  // Each "pattern" of the schema, compiled once (keyed by its node in schema_).
+  struct Patterns;
+  std::unique_ptr<Patterns> patterns_;
 };
 
 }  // namespace minyi

@@ -123,3 +123,61 @@ TEST(Backoff, ExponentialCappedJitteredAndHonoursRetryAfter) {
 }
 
 }  // namespace minyi
+
+namespace minyi {
+
+TEST(JsonSchema, EachKeywordNamesTheFieldCodeAndExpectation) {
+  // Every keyword of the supported subset, with the exact answer a client gets back.
+  JsonSchema schema{R"({
+    "type": "object", "additionalProperties": false, "required": ["a"],
+    "properties": {
+      "a": {"type": "string", "minLength": 1, "maxLength": 3},
+      "b": {"type": ["integer", "null"], "minimum": 1, "maximum": 9},
+      "c": {"type": "string", "enum": ["x", "y"]},
+      "d": {"type": "string", "format": "date-time"},
+      "e": {"type": "string", "pattern": "^[0-9a-f]{4}$"},
+      "f": {"type": "string", "minLength": 2},
+      "g": {"type": "array", "maxItems": 2,
+            "items": {"type": "object", "required": ["h"], "properties": {"h": {"type": "number"}},
+                      "additionalProperties": false}}
+    }})"};
+  auto violation = [&](const char* doc) {
+    auto v = schema.validate(json::parse(doc));
+    EXPECT_TRUE(v) << doc;
+    return v ? *v : SchemaViolation{};
+  };
+  auto expect = [&](const char* doc, const char* field, const char* code, const char* message) {
+    SchemaViolation v = violation(doc);
+    EXPECT_EQ(v.field, field) << doc;
+    EXPECT_EQ(v.code, code) << doc;
+    EXPECT_EQ(v.message, message) << doc;
+  };
+  EXPECT_FALSE(schema.validate(json::parse(
+      R"({"a":"abc","b":null,"c":"y","d":"2026-11-27T09:30:00+08:00","e":"00ff","f":"ab","g":[{"h":1},{"h":2.5}]})")));
+  EXPECT_FALSE(schema.validate(json::parse(R"({"a":"中文字","b":9.0})")))
+      << "lengths in code points; 9.0 is an integer";
+  expect("[]", "", "wrong_type", "the document must be object, got an array");
+  expect("{}", "a", "missing_field", "'a' is required");
+  expect(R"({"a":""})", "a", "missing_field", "'a' must not be empty");
+  expect(R"({"a":"abcd"})", "a", "too_long", "'a' is longer than 3 characters");
+  expect(R"({"a":1})", "a", "wrong_type", "'a' must be string, got a number");
+  expect(R"({"a":"x","b":"1"})", "b", "wrong_type", "'b' must be integer or null, got a string");
+  expect(R"({"a":"x","b":1.5})", "b", "wrong_type", "'b' must be integer or null, got a number");
+  expect(R"({"a":"x","b":0})", "b", "invalid_value", "'b' must be at least 1");
+  expect(R"({"a":"x","b":10})", "b", "invalid_value", "'b' must be at most 9");
+  expect(R"({"a":"x","c":"z"})", "c", "invalid_value", R"('c' must be one of "x", "y")");
+  expect(R"({"a":"x","d":"2026-11-27 09:30"})", "d", "invalid_value",
+         "'d' must be an RFC 3339 date-time with offset, e.g. 2026-11-27T09:30:00+08:00");
+  expect(R"({"a":"x","e":"00FF"})", "e", "invalid_value", "'e' does not match ^[0-9a-f]{4}$");
+  expect(R"({"a":"x","f":"a"})", "f", "invalid_value", "'f' must be at least 2 characters");
+  expect(R"({"a":"x","colour":1})", "colour", "unknown_field", "unknown field 'colour'");
+  expect(R"({"a":"x","g":[{"h":1},{},{}]})", "g", "too_long", "'g' has more than 2 items");
+  expect(R"({"a":"x","g":[{"h":1},{}]})", "g[1].h", "missing_field", "'g[1].h' is required");
+  expect(R"({"a":"x","g":[{"h":1},{"h":"2"}]})", "g[1].h", "wrong_type", "'g[1].h' must be number, got a string");
+  expect(R"({"a":"x","g":[{"h":1,"i":2}]})", "g[0].i", "unknown_field", "unknown field 'g[0].i'");
+  // The first violation in document order; paths do not leak from one member to the next.
+  expect(R"({"g":[{"h":1}],"a":"abcd"})", "a", "too_long", "'a' is longer than 3 characters");
+  expect(R"({"a":"x","g":[{"h":1}],"b":0})", "b", "invalid_value", "'b' must be at least 1");
+}
+
+}  // namespace minyi
