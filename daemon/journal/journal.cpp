@@ -170,6 +170,7 @@ Journal::Journal(JournalOptions opts) : opts_(std::move(opts)) {
   sql::Stmt max(db_->get(), "SELECT COALESCE(MAX(seq), 0) FROM events");
   max.step();
   last_seq_ = max.col_int(0);
+  recent_.start_at(last_seq_);
   completer_ = std::thread([this] {
     name_this_thread("journal-answer");
     run_completer();
@@ -360,7 +361,7 @@ void Journal::run_writer() {
     // common case copies every page an item touches into the statement journal.)
     for (bool isolated = false;;) {
       bool item_failed = false;
-      written_.clear();
+      recent_.forget_from(0);
       try {
         reload_dedup();
         db_->exec("BEGIN IMMEDIATE");
@@ -384,12 +385,12 @@ void Journal::run_writer() {
             continue;
           }
           savepoint.run();
-          const size_t written_before = written_.size();
+          const size_t noted_before = recent_.noted();
           try {
             batch[i]->apply(*db_);
             release.run();
           } catch (...) {
-            written_.resize(written_before);
+            recent_.forget_from(noted_before);
             errors[i] = std::current_exception();
             forget_dedup();
             rollback_to.run();
@@ -427,7 +428,7 @@ void Journal::run_writer() {
       max_seq.reset();
       publish_events(seq);
     }
-    written_.clear();
+    recent_.forget_from(0);
     if (commit_error) std::fill(errors.begin(), errors.end(), commit_error);
     {
       std::lock_guard lock(done_mu_);
@@ -456,75 +457,20 @@ void Journal::run_writer() {
   }
 }
 
-namespace {
-// What the writer keeps of the latest events for recent_events: enough for sinks that
-// keep up (they read batch_max events at a time, 100 by default) to never go to the
-// database, bounded so a burst of big documents cannot grow it without end.
-constexpr size_t kRecentMaxEvents = 2048;
-constexpr size_t kRecentMaxBytes = 8u << 20;
-size_t held_bytes(const EventRow& e) {
-  return sizeof(EventRow) + e.id.size() + e.type.size() + e.subject.size() + e.time.size() + e.data.size();
-}
-}  // namespace
-
 void Journal::wrote_event(sql::Db& db, std::string id, std::string type, std::string subject, std::string time,
                           std::string data) {
-  written_.push_back(
-      std::make_shared<const EventRow>(EventRow{sqlite3_last_insert_rowid(db.get()), std::move(id), std::move(type),
-                                                std::move(subject), std::move(time), std::move(data)}));
+  recent_.note(EventRow{sqlite3_last_insert_rowid(db.get()), std::move(id), std::move(type), std::move(subject),
+                        std::move(time), std::move(data)});
 }
 
 void Journal::publish_events(int64_t seq) {
+  recent_.publish(seq);
+  if (seq == last_seq_.load()) return;
   {
     std::lock_guard lock(seq_mu_);
-    const int64_t before = last_seq_.load();
-    if (seq == before && written_.empty()) return;
-    // Kept only when the noted events are exactly those the transaction added: consecutive
-    // seqs from the one after `before` up to `seq`. Anything else (an event inserted
-    // without being noted, such as an admin correction's) and the copies are dropped:
-    // recent_events then sends readers to the database until new events start a new run.
-    bool exact = !written_.empty() && written_.back()->seq == seq;
-    for (size_t i = 0; exact && i < written_.size(); ++i) exact = written_[i]->seq == before + 1 + int64_t(i);
-    if (!exact) {
-      recent_.clear();
-      recent_bytes_ = 0;
-    } else {
-      for (auto& e : written_) {
-        recent_bytes_ += held_bytes(*e);
-        recent_.push_back(std::move(e));
-      }
-      while (!recent_.empty() && (recent_.size() > kRecentMaxEvents || recent_bytes_ > kRecentMaxBytes)) {
-        recent_bytes_ -= held_bytes(*recent_.front());
-        recent_.pop_front();
-      }
-    }
     last_seq_ = seq;
   }
-  written_.clear();
   seq_cv_.notify_all();
-}
-
-bool Journal::recent_events(int64_t seq, size_t limit, std::vector<EventRow>& out) {
-  std::vector<std::shared_ptr<const EventRow>> picked;
-  {
-    std::lock_guard lock(seq_mu_);
-    if (seq < last_seq_.load()) {
-      if (recent_.empty() || recent_.front()->seq > seq + 1) return false;
-      const auto first = recent_.begin() + (seq + 1 - recent_.front()->seq);
-      const auto n = static_cast<std::ptrdiff_t>(std::min<size_t>(limit, recent_.end() - first));
-      picked.assign(first, first + n);
-    }
-  }
-  // The documents are copied outside the lock: the writer publishes meanwhile.
-  out.clear();
-  out.reserve(picked.size());
-  for (const auto& e : picked) out.push_back(*e);
-  return true;
-}
-
-size_t Journal::recent_events_held() {
-  std::lock_guard lock(seq_mu_);
-  return recent_.size();
 }
 
 void Journal::run_completer() {

@@ -18,6 +18,7 @@
 
 #include "dedup/clusters.hpp"
 #include "dedup/detector.hpp"
+#include "journal/recent_events.hpp"
 
 namespace minyi {
 
@@ -53,11 +54,6 @@ struct JournalResult {
   JournalOutcome outcome;
   std::string id;     // suggestion id (new or original)
   std::string error;  // for Busy/Failed
-};
-
-struct EventRow {
-  int64_t seq = 0;
-  std::string id, type, subject, time, data;
 };
 
 struct SinkCursor {
@@ -130,9 +126,9 @@ class Journal {
   // The committed events after `seq` (at most `limit`) from the copies the writer keeps of
   // the latest ones, as JournalReader::events_after would read them. False, with `out`
   // untouched, when they are not all in memory: read them from the journal then.
-  bool recent_events(int64_t seq, size_t limit, std::vector<EventRow>& out);
+  bool recent_events(int64_t seq, size_t limit, std::vector<EventRow>& out) { return recent_.after(seq, limit, out); }
   // How many of the latest events recent_events can serve (tests, metrics).
-  size_t recent_events_held();
+  size_t recent_events_held() { return recent_.held(); }
   // Refuses new work, commits everything queued, stops the writer. Idempotent.
   void stop();
   int schema_version() const { return schema_version_; }
@@ -162,8 +158,8 @@ class Journal {
   // Writer thread: notes an event just inserted, for recent_events once committed.
   void wrote_event(sql::Db& db, std::string id, std::string type, std::string subject, std::string time,
                    std::string data);
-  // Writer thread, after a commit: the events written in it become recent_events, and
-  // last_seq() moves to `seq`.
+  // Writer thread, after a commit: the events noted in it become recent_events (or all
+  // copies are dropped, see RecentEvents::publish), and last_seq() moves to `seq`.
   void publish_events(int64_t seq);
   void apply_checkpoint(const JournalRecord& rec);
   // The dedup state of a suggestion, as stored in its columns.
@@ -216,16 +212,10 @@ class Journal {
   std::atomic<int64_t> last_seq_{0};
   std::mutex seq_mu_;
   std::condition_variable seq_cv_;
-  // The latest committed events, consecutive seqs ending at last_seq_ (or none), so that
-  // sinks keeping up need not read them back from the database. Guarded by seq_mu_.
-  std::deque<std::shared_ptr<const EventRow>> recent_;
-  size_t recent_bytes_ = 0;
-  // Writer thread: the events of the transaction in progress, in insert order. An event
-  // inserted without being noted here shows as a gap at publish time, and the copies are
-  // dropped rather than trusted.
-  // (Copies: moving the intake's document here instead, to be freed by this thread much
-  // later, made the network threads measurably slower.)
-  std::vector<std::shared_ptr<const EventRow>> written_;
+  // Copies of the latest committed events for the sinks: enough for sinks that keep up
+  // (they read batch_max events at a time, 100 by default) never to go to the database,
+  // bounded so that a burst of big documents cannot grow it without end.
+  RecentEvents recent_{2048, 8u << 20};
 };
 
 }  // namespace minyi

@@ -122,6 +122,10 @@ TEST_F(JournalTest, ConcurrentSubmittersAreGroupCommittedAndAllDurable) {
   EXPECT_EQ(count("suggestions"), 800);
   Journal again({path_});
   EXPECT_EQ(again.last_seq(), 800) << "the sequence survives a reopen";
+  std::vector<EventRow> out;
+  EXPECT_FALSE(again.recent_events(0, 10, out)) << "a reopened journal's events are read from the database";
+  EXPECT_TRUE(again.recent_events(800, 10, out)) << "nothing newer: served, empty";
+  EXPECT_TRUE(out.empty());
 }
 
 TEST_F(JournalTest, AFailingItemIsRefusedAloneAndLeavesNothingBehind) {
