@@ -571,14 +571,14 @@ void Journal::apply_submit(sql::Db& db, JournalRecord& rec, JournalResult& resul
   // The event carries the suggestion document itself: stored once, in suggestions.doc,
   // which never changes after this transaction. A duplicate is announced as such, so
   // downstream links it instead of opening a new case.
+  const char* type = decision.duplicate ? "suggestion.duplicate" : "suggestion.created";
   s.insert_event.bind_static(1, rec.event_id)
-      .bind(2, decision.duplicate ? "suggestion.duplicate" : "suggestion.created")
+      .bind(2, type)
       .bind_static(3, rec.suggestion_id)
       .bind_static(4, rec.received_at)
       .bind_null(5)
       .run();
-  wrote_event(db, rec.event_id, decision.duplicate ? "suggestion.duplicate" : "suggestion.created", rec.suggestion_id,
-              rec.received_at, rec.suggestion_json);
+  wrote_event(db, rec.event_id, type, rec.suggestion_id, rec.received_at, rec.suggestion_json);
   // "Hot issues": every report that joins a cluster announces its new size.
   if (cluster.joined) {
     std::string id = new_uuid_v7();
