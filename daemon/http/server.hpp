@@ -1,7 +1,7 @@
 // The embedded HTTP/1.1 server for channel routes (Boost.Beast): keep-alive, limits on
 // header and body size, read/idle timeouts, connection caps, and a graceful drain.
-// Handlers run on a bounded worker pool, never on the io_context threads, because they
-// block until the journal commits.
+// A blocking handler runs on a bounded worker pool, never on the io_context threads; a
+// non-blocking one (it answers later, through `respond`) runs on the network thread.
 #pragma once
 
 #include <chrono>
