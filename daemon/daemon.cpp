@@ -359,6 +359,27 @@ HttpResponseData Daemon::admin_request(const std::string& method, const std::str
     m += "# HELP minyi_dedup_index_entries Suggestions in the duplicate index.\n# TYPE minyi_dedup_index_entries "
          "gauge\n";
     m += "minyi_dedup_index_entries " + std::to_string(journal_->dedup_index_size()) + "\n";
+    const int64_t last_seq = journal_->last_seq();
+    std::string cursors, lags, reads;
+    for (const auto& r : runners_) {
+      const auto st = r->stats();
+      const std::string label = "{sink=\"" + r->name() + "\"";
+      cursors += "minyi_sink_cursor" + label + "} " + std::to_string(st.cursor) + "\n";
+      lags +=
+          "minyi_sink_lag_events" + label + "} " + std::to_string(std::max<int64_t>(0, last_seq - st.cursor)) + "\n";
+      reads += "minyi_sink_events_read_total" + label + ",from=\"memory\"} " + std::to_string(st.read_from_memory) +
+               "\n" + "minyi_sink_events_read_total" + label + ",from=\"journal\"} " +
+               std::to_string(st.read_from_journal) + "\n";
+    }
+    m += "# HELP minyi_sink_cursor Last event each sink has handled (delivered or dead-lettered).\n"
+         "# TYPE minyi_sink_cursor gauge\n" +
+         cursors;
+    m += "# HELP minyi_sink_lag_events Events committed but not yet handled, per sink.\n"
+         "# TYPE minyi_sink_lag_events gauge\n" +
+         lags;
+    m += "# HELP minyi_sink_events_read_total Events each sink read, from the journal writer's in-memory copies of "
+         "the latest ones or from the journal.\n# TYPE minyi_sink_events_read_total counter\n" +
+         reads;
     m += "# HELP minyi_plugin_counter Counters reported by plugin instances.\n# TYPE minyi_plugin_counter counter\n";
     for (const auto* list : {&channels_, &sinks_})
       for (const auto& inst : *list) {

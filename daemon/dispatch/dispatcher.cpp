@@ -64,6 +64,7 @@ void SinkRunner::run() {
   SinkCursor cur = reader.cursor(sink_.name);
   const auto& desc = sink_.plugin->desc;
   while (!stopping_) {
+    cursor_ = cur.seq;
     if (cur.next_attempt_ms > clock_()) {
       sleep_until_ms(cur.next_attempt_ms);
       continue;
@@ -71,8 +72,12 @@ void SinkRunner::run() {
     std::vector<EventRow> events;
     try {
       // A sink keeping up finds its events among the writer's copies of the latest ones.
-      if (!journal_.recent_events(cur.seq, policy_.batch_max, events))
+      if (journal_.recent_events(cur.seq, policy_.batch_max, events)) {
+        read_from_memory_ += events.size();
+      } else {
         events = reader.events_after(cur.seq, policy_.batch_max);
+        read_from_journal_ += events.size();
+      }
     } catch (const std::exception& e) {
       spdlog::error("sink {}: reading the events log failed: {}", sink_.name, e.what());
       sleep_until_ms(clock_() + 1000);

@@ -40,6 +40,13 @@ class SinkRunner {
   // Lets the current delivery finish, then stops. Undelivered events stay in the log.
   void stop();
   const std::string& name() const;
+  // For metrics, from any thread: the last event handled (delivered or dead-lettered) and
+  // how many events were read from the journal writer's copies and from the journal.
+  struct Stats {
+    int64_t cursor = 0;
+    uint64_t read_from_memory = 0, read_from_journal = 0;
+  };
+  Stats stats() const { return {cursor_.load(), read_from_memory_.load(), read_from_journal_.load()}; }
 
  private:
   void run();
@@ -50,6 +57,8 @@ class SinkRunner {
   RetryPolicy policy_;
   std::function<int64_t()> clock_;
   std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> cursor_{0};
+  std::atomic<uint64_t> read_from_memory_{0}, read_from_journal_{0};
   std::mutex mu_;
   std::condition_variable cv_;
   std::thread thread_;

@@ -142,6 +142,18 @@ class DuplicatesTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertRegex(metrics, r"minyi_events_last_seq \d+")
         self.assertIn('minyi_plugin_counter{instance="portal",name="accepted"} 4', metrics)
+        # Every sink has handled every event: its cursor is the log's last seq.
+        last = int(re.search(r"^minyi_events_last_seq (\d+)$", metrics, re.M).group(1))
+        metrics = wait_until(lambda: (m := self.d.admin("GET", "/metrics")[1]) and
+                             f'minyi_sink_lag_events{{sink="archive"}} 0' in m and m, what="sink caught up")
+        self.assertIn(f'minyi_sink_cursor{{sink="archive"}} {last}', metrics)
+        # The sink took the events it kept up with from the writer's copies, and those after
+        # each correction (whose events the writer does not copy) from the journal.
+        reads = {k: int(v) for k, v in re.findall(
+            rf'^minyi_sink_events_read_total{{sink="archive",from="(\w+)"}} (\d+)$', metrics, re.M)}
+        self.assertGreater(reads.get("memory", 0), 0, metrics)
+        self.assertGreater(reads.get("journal", 0), 0, metrics)
+        self.assertGreaterEqual(reads["memory"] + reads["journal"], last)
 
     def test_later_duplicates_follow_corrections_of_their_original(self):
         # A duplicate joins its original's cluster; the signatures name that cluster, so
