@@ -272,17 +272,71 @@ TEST_F(JournalTest, ARefusedItemLeavesNoTraceInTheDedupStateOfItsBatch) {
   sqlite3_close(db);
 }
 
-TEST_F(JournalTest, TheCopiesOfTheLatestEventsAreBounded) {
-  // 40 documents of 1 MiB: more than the copies may hold, so the oldest are let go and
-  // their readers sent to the database.
-  Journal j({path_});
-  const std::string big(1u << 20, 'x');
-  for (int i = 0; i < 40; ++i) ASSERT_EQ(j.submit(record("p", std::nullopt, big)).outcome, JournalOutcome::Accepted);
+TEST(RecentEvents, ServeWhatWasCommittedWithinTheirBoundsAndNothingTheyCannotVouchFor) {
+  auto ev = [](int64_t seq, size_t bytes = 10) {
+    return EventRow{seq, "id" + std::to_string(seq), "suggestion.created", "s", "t", std::string(bytes, 'x')};
+  };
+  auto seqs = [](const std::vector<EventRow>& v) {
+    std::vector<int64_t> out;
+    for (const auto& e : v) out.push_back(e.seq);
+    return out;
+  };
   std::vector<EventRow> out;
-  EXPECT_FALSE(j.recent_events(0, 10, out)) << "all 40 MiB kept in memory";
-  EXPECT_GE(j.recent_events_held(), 4u);
-  EXPECT_LT(j.recent_events_held(), 40u);
-  expect_recent_events_match(j, 40 - static_cast<int64_t>(j.recent_events_held()), true);
+  RecentEvents r(5, 1u << 20);
+  r.start_at(10);  // a journal reopened with 10 events: those are the database's
+  EXPECT_FALSE(r.after(3, 100, out));
+  EXPECT_TRUE(r.after(10, 100, out));
+  EXPECT_TRUE(out.empty()) << "nothing newer";
+  r.note(ev(11));
+  r.note(ev(12));
+  EXPECT_TRUE(r.after(10, 100, out));
+  EXPECT_TRUE(out.empty()) << "noted is not committed";
+  r.note(ev(13));
+  r.publish(13);
+  ASSERT_TRUE(r.after(10, 100, out));
+  EXPECT_EQ(seqs(out), (std::vector<int64_t>{11, 12, 13}));
+  EXPECT_EQ(out[1].id, "id12");
+  ASSERT_TRUE(r.after(11, 1, out));
+  EXPECT_EQ(seqs(out), (std::vector<int64_t>{12})) << "at most the limit";
+  // The count bound: the oldest go.
+  for (int64_t s = 14; s <= 17; ++s) r.note(ev(s));
+  r.publish(17);
+  EXPECT_EQ(r.held(), 5u);
+  ASSERT_TRUE(r.after(12, 100, out));
+  EXPECT_EQ(seqs(out), (std::vector<int64_t>{13, 14, 15, 16, 17}));
+  EXPECT_FALSE(r.after(11, 100, out)) << "12 was let go";
+  // A commit without events changes nothing; an item rolled back is forgotten.
+  r.publish(17);
+  r.note(ev(18));
+  r.forget_from(0);
+  r.publish(17);
+  EXPECT_EQ(r.held(), 5u);
+  // An event the writer did not note (19 is missing): every copy is dropped.
+  r.note(ev(18));
+  r.note(ev(20));
+  r.publish(20);
+  EXPECT_EQ(r.held(), 0u);
+  EXPECT_FALSE(r.after(17, 100, out));
+  EXPECT_TRUE(r.after(20, 100, out));
+  r.note(ev(21));
+  r.publish(21);
+  ASSERT_TRUE(r.after(20, 100, out)) << "a new run starts with the next commit";
+  EXPECT_EQ(seqs(out), (std::vector<int64_t>{21}));
+  EXPECT_FALSE(r.after(19, 100, out));
+  // A commit that added more than was noted drops them too.
+  r.note(ev(22));
+  r.publish(23);
+  EXPECT_EQ(r.held(), 0u);
+  EXPECT_FALSE(r.after(21, 100, out));
+  // The byte bound: events of 1,000 bytes in 2,500.
+  RecentEvents small(100, 2500);
+  small.start_at(0);
+  for (int64_t s = 1; s <= 6; ++s) small.note(ev(s, 1000));
+  small.publish(6);
+  EXPECT_EQ(small.held(), 2u);
+  ASSERT_TRUE(small.after(4, 100, out));
+  EXPECT_EQ(seqs(out), (std::vector<int64_t>{5, 6}));
+  EXPECT_FALSE(small.after(3, 100, out));
 }
 
 TEST_F(JournalTest, UnderConstantLoadTheWriterStartsTheLogOver) {
