@@ -127,7 +127,7 @@ class Journal {
   // the latest ones, as JournalReader::events_after would read them. False, with `out`
   // untouched, when they are not all in memory: read them from the journal then.
   bool recent_events(int64_t seq, size_t limit, std::vector<EventRow>& out) { return recent_.after(seq, limit, out); }
-  // How many of the latest events recent_events can serve (tests, metrics).
+  // How many of the latest events recent_events can serve (for tests).
   size_t recent_events_held() { return recent_.held(); }
   // Refuses new work, commits everything queued, stops the writer. Idempotent.
   void stop();
