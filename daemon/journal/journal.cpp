@@ -15,6 +15,7 @@
 #include "core/timefmt.hpp"
 #include "journal/schema.hpp"
 #include "journal/sqlite.hpp"
+#include "journal/tuning.hpp"
 #include "journal/wal_vfs.hpp"
 
 namespace minyi {
@@ -70,7 +71,9 @@ struct BusyError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-void tune(sql::Db& db, bool writer, bool full, int64_t wal_size_limit = 0) {
+}  // namespace
+
+void tune(sql::Db& db, bool writer, bool full, int64_t wal_size_limit) {
   // A 64 MiB page cache keeps the hot B-tree pages out of pread().
   static const std::string cache_size = "PRAGMA cache_size=-" + std::to_string(kPageCacheBytes / 1024);
   db.exec(cache_size.c_str());
@@ -99,8 +102,6 @@ void tune(sql::Db& db, bool writer, bool full, int64_t wal_size_limit = 0) {
     db.exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   }
 }
-
-}  // namespace
 
 // Prepared statements used by the writer thread only.
 struct Journal::Statements {
@@ -866,50 +867,6 @@ void Journal::stop() {
     } catch (...) {
     }
   }
-}
-
-JournalReader::JournalReader(const std::string& path) : db_(std::make_unique<sql::Db>(path, SQLITE_OPEN_READONLY)) {
-  tune(*db_, false, false);
-}
-JournalReader::~JournalReader() = default;
-
-std::vector<EventRow> JournalReader::events_after(int64_t seq, size_t limit) {
-  sql::Stmt q(
-      db_->get(),
-      "SELECT e.seq, e.id, e.type, e.subject, e.time, COALESCE(e.data, s.doc) FROM events e "
-      "LEFT JOIN suggestions s ON e.data IS NULL AND s.id = e.subject WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2");
-  q.bind(1, seq).bind(2, static_cast<int64_t>(limit));
-  std::vector<EventRow> out;
-  while (q.step())
-    out.push_back({q.col_int(0), q.col_text(1), q.col_text(2), q.col_text(3), q.col_text(4), q.col_text(5)});
-  return out;
-}
-
-SinkCursor JournalReader::cursor(const std::string& sink) {
-  sql::Stmt q(db_->get(),
-              "SELECT seq, attempts, first_failure_ms, next_attempt_ms, last_error FROM sink_cursors WHERE sink=?1");
-  q.bind(1, sink);
-  SinkCursor c;
-  if (q.step()) c = {q.col_int(0), q.col_int(1), q.col_int(2), q.col_int(3), q.col_text(4)};
-  return c;
-}
-
-std::vector<std::pair<std::string, std::string>> JournalReader::checkpoints(const std::string& instance,
-                                                                            const std::string& prefix) {
-  // substr() compares bytes, so any prefix (including '%' or '_') matches literally.
-  sql::Stmt q(db_->get(),
-              "SELECT key, value FROM checkpoints WHERE instance=?1 AND substr(key, 1, length(?2))=?2 ORDER BY key");
-  q.bind(1, instance).bind(2, prefix);
-  std::vector<std::pair<std::string, std::string>> out;
-  while (q.step()) out.emplace_back(q.col_text(0), q.col_text(1));
-  return out;
-}
-
-std::optional<std::string> JournalReader::checkpoint(const std::string& instance, const std::string& key) {
-  sql::Stmt q(db_->get(), "SELECT value FROM checkpoints WHERE instance=?1 AND key=?2");
-  q.bind(1, instance).bind(2, key);
-  if (!q.step()) return std::nullopt;
-  return q.col_text(0);
 }
 
 }  // namespace minyi
