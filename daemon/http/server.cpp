@@ -1,15 +1,19 @@
 // Beast HTTP server. Shape follows Beast's advanced server: do_x starts an operation,
-// on_x completes it; every operation has a deadline; a strand per connection.
+// on_x completes it; every operation has a deadline.
+// One io_context per network thread, each connection on one of them (round robin at
+// accept): a connection's handlers never run concurrently, so it needs no strand, and a
+// thread waiting for work waits in its own epoll rather than on a lock shared with the
+// other network threads. The executor type is concrete, not type-erased.
 #include "http/server.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -29,6 +33,12 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+using Executor = net::io_context::executor_type;
+using Stream = beast::basic_stream<tcp, Executor>;
+using Timer =
+    net::basic_waitable_timer<std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>, Executor>;
+using Socket = net::basic_stream_socket<tcp, Executor>;
+using Acceptor = net::basic_socket_acceptor<tcp, Executor>;
 
 std::string json_error(std::string_view code, std::string_view message, std::string_view field) {
   std::string out;
@@ -47,16 +57,25 @@ std::string json_error(std::string_view code, std::string_view message, std::str
 class Session;
 
 struct HttpServer::Impl {
-  explicit Impl(HttpServerOptions o) : opts(std::move(o)), workers(opts.workers) {}
+  explicit Impl(HttpServerOptions o) : opts(std::move(o)), workers(opts.workers) {
+    for (size_t i = 0; i < std::max<size_t>(1, opts.io_threads); ++i) {
+      iocs.push_back(std::make_unique<net::io_context>(1));
+      idle_guards.push_back(net::make_work_guard(*iocs.back()));  // run() waits for connections
+    }
+  }
   ~Impl() {
-    ioc.stop();
+    stop_threads();
+    workers.join();
+  }
+  void stop_threads() {
+    for (auto& c : iocs) c->stop();
     for (auto& t : io_threads)
       if (t.joinable()) t.join();
-    workers.join();
+    io_threads.clear();
   }
 
   void do_accept();
-  void on_accept(beast::error_code ec, tcp::socket socket);
+  void on_accept(beast::error_code ec, Socket socket);
   void request_done() {
     if (--in_flight == 0) {
       std::lock_guard lock(drain_mu);
@@ -82,15 +101,17 @@ struct HttpServer::Impl {
   // Declared after the accounting above so sessions destroyed with the io_context can
   // still update it.
   net::thread_pool workers;
-  net::io_context ioc;
-  std::optional<tcp::acceptor> acceptor;
+  std::vector<std::unique_ptr<net::io_context>> iocs;  // one per network thread
+  std::vector<net::executor_work_guard<Executor>> idle_guards;
+  size_t next_ioc = 0;  // the acceptor's (iocs[0]) only
+  std::optional<Acceptor> acceptor;
   std::vector<std::thread> io_threads;
   uint16_t bound_port = 0;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(HttpServer::Impl& srv, tcp::socket socket, std::string client, int reject_status)
+  Session(HttpServer::Impl& srv, Socket socket, std::string client, int reject_status)
       : srv_(srv),
         stream_(std::move(socket)),
         deadline_(stream_.get_executor()),
@@ -324,8 +345,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   HttpServer::Impl& srv_;
-  beast::tcp_stream stream_;
-  net::steady_timer deadline_;
+  Stream stream_;
+  Timer deadline_;
   bool timed_out_ = false;
   bool deadline_armed_ = false;
   beast::flat_buffer buffer_;
@@ -338,11 +359,11 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 void HttpServer::Impl::do_accept() {
-  acceptor->async_accept(net::make_strand(ioc),
-                         [this](beast::error_code ec, tcp::socket s) { on_accept(ec, std::move(s)); });
+  auto& target = *iocs[next_ioc++ % iocs.size()];
+  acceptor->async_accept(target, [this](beast::error_code ec, Socket s) { on_accept(ec, std::move(s)); });
 }
 
-void HttpServer::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
+void HttpServer::Impl::on_accept(beast::error_code ec, Socket socket) {
   if (ec == net::error::operation_aborted || stopping) return;
   if (!ec) {
     beast::error_code ep_ec;
@@ -387,7 +408,7 @@ void HttpServer::start() {
   auto addr = net::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
   if (ec) throw std::runtime_error("listen address '" + l + "': '" + host + "' is not an IP address");
   tcp::endpoint ep(addr, static_cast<uint16_t>(port));
-  auto& acc = impl_->acceptor.emplace(impl_->ioc);
+  auto& acc = impl_->acceptor.emplace(impl_->iocs[0]->get_executor());
   acc.open(ep.protocol(), ec);
   if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acc.bind(ep, ec);
@@ -395,10 +416,10 @@ void HttpServer::start() {
   if (ec) throw std::runtime_error("cannot listen on " + l + ": " + ec.message());
   impl_->bound_port = acc.local_endpoint().port();
   impl_->do_accept();
-  for (size_t i = 0; i < impl_->opts.io_threads; ++i)
-    impl_->io_threads.emplace_back([this] {
+  for (auto& c : impl_->iocs)
+    impl_->io_threads.emplace_back([ioc = c.get()] {
       name_this_thread("http");
-      impl_->ioc.run();
+      ioc->run();
     });
 }
 
@@ -406,7 +427,7 @@ uint16_t HttpServer::port() const { return impl_->bound_port; }
 
 void HttpServer::shutdown(std::chrono::milliseconds grace) {
   impl_->stopping = true;
-  net::post(impl_->ioc, [this] {
+  net::post(*impl_->iocs[0], [this] {
     beast::error_code ec;
     if (impl_->acceptor) impl_->acceptor->close(ec);
   });
@@ -416,10 +437,7 @@ void HttpServer::shutdown(std::chrono::milliseconds grace) {
   }
   if (impl_->in_flight.load() != 0)
     spdlog::warn("http: {} request(s) still in flight after the shutdown grace period", impl_->in_flight.load());
-  impl_->ioc.stop();
-  for (auto& t : impl_->io_threads)
-    if (t.joinable()) t.join();
-  impl_->io_threads.clear();
+  impl_->stop_threads();
   impl_->workers.join();
 }
 
