@@ -46,14 +46,16 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
-std::string nfc_trim(std::string_view s) {
+namespace {
+
+std::string nfc_trim_impl(std::string_view s, bool valid) {
   UErrorCode ec = U_ZERO_ERROR;
   const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(ec);
   if (U_FAILURE(ec)) throw std::runtime_error("ICU NFC normalizer unavailable");
   // Nearly all text arrives in NFC already: checked on the UTF-8 bytes and trimmed in
   // place, it needs no round trip through UTF-16 (a few µs per suggestion on the network
   // threads). Ill-formed input takes the long way, which replaces bad bytes with U+FFFD.
-  if (s.size() <= INT32_MAX && is_valid_utf8(s)) {
+  if (s.size() <= INT32_MAX && (valid || is_valid_utf8(s))) {
     UErrorCode qc = U_ZERO_ERROR;
     if (nfc->isNormalizedUTF8(icu::StringPiece(s.data(), static_cast<int32_t>(s.size())), qc) && U_SUCCESS(qc)) {
       const char* p = s.data();
@@ -95,6 +97,11 @@ std::string nfc_trim(std::string_view s) {
   out.tempSubStringBetween(start, end).toUTF8String(result);
   return result;
 }
+
+}  // namespace
+
+std::string nfc_trim(std::string_view s) { return nfc_trim_impl(s, false); }
+std::string nfc_trim_valid(std::string_view valid_utf8) { return nfc_trim_impl(valid_utf8, true); }
 
 std::u32string utf8_to_u32(std::string_view s) {
   std::u32string out;

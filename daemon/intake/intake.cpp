@@ -72,9 +72,10 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
   rec.raw_sha256 = sha256_hex(raw);
   rec.raw_content_type = raw_content_type.empty() ? "application/octet-stream" : std::string(raw_content_type);
 
-  std::string content = nfc_trim(d["content"].get<std::string>());
+  // The draft's strings passed the JSON parser's UTF-8 check.
+  std::string content = nfc_trim_valid(d["content"].get_ref<const std::string&>());
   if (content.empty()) return IntakeRejection{"missing_field", "content", "'content' must not be blank"};
-  std::string title = d.contains("title") ? nfc_trim(d["title"].get<std::string>()) : "";
+  std::string title = d.contains("title") ? nfc_trim_valid(d["title"].get_ref<const std::string&>()) : "";
 
   // Checks first, so nothing is rendered for a draft that is refused.
   const json no_object = json::object();
@@ -139,7 +140,7 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
   w.key("submitter");
   w.begin_object();
   if (ds.contains("name")) {
-    std::string name = nfc_trim(ds["name"].get_ref<const std::string&>());
+    std::string name = nfc_trim_valid(ds["name"].get_ref<const std::string&>());
     if (!name.empty()) w.field("name", name);
   }
   if (ds.contains("phone")) {
@@ -165,8 +166,8 @@ std::variant<JournalRecord, IntakeRejection> Intake::prepare(const IntakeSource&
   w.end_object();
 
   if (d.contains("location")) {
-    std::string text = dl.contains("text") ? nfc_trim(dl["text"].get_ref<const std::string&>()) : "";
-    std::string district = dl.contains("district") ? nfc_trim(dl["district"].get_ref<const std::string&>()) : "";
+    std::string text = dl.contains("text") ? nfc_trim_valid(dl["text"].get_ref<const std::string&>()) : "";
+    std::string district = dl.contains("district") ? nfc_trim_valid(dl["district"].get_ref<const std::string&>()) : "";
     if (!text.empty() || !district.empty() || dl.contains("lat")) {
       w.key("location");
       w.begin_object();
