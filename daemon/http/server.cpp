@@ -98,12 +98,12 @@ struct HttpServer::Impl {
   std::atomic<bool> stopping{false};
   std::mutex drain_mu;
   std::condition_variable drain_cv;
-  // Declared after the accounting above so sessions destroyed with the io_context can
+  // Declared after the accounting above so sessions destroyed with the io_contexts can
   // still update it.
   net::thread_pool workers;
   std::vector<std::unique_ptr<net::io_context>> iocs;  // one per network thread
   std::vector<net::executor_work_guard<Executor>> idle_guards;
-  size_t next_ioc = 0;  // the acceptor's (iocs[0]) only
+  size_t next_ioc = 0;  // the io_context for the next connection; the acceptor's thread only
   std::optional<Acceptor> acceptor;
   std::vector<std::thread> io_threads;
   uint16_t bound_port = 0;
