@@ -6,12 +6,24 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 namespace minyi::plugins {
 
 namespace {
 
 bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// True when one of the 8 bytes at p ends a string's plain run: a control character, '"'
+// or '\\' (the "has a zero byte" test on the word, and on it XOR '"' and XOR '\\').
+// The daemon's JSON writer has the same test; plugins do not link the daemon's core.
+bool word_has_special(const char* p) {
+  constexpr uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  const uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+  return (((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)) & highs;
+}
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 int hex_value(char c) {
@@ -49,6 +61,8 @@ struct Scanner {
     ++i_;
     size_t run = i_;
     for (;;) {
+      // Most of a string is plain bytes (all of UTF-8's multi-byte sequences): eight at a time.
+      while (i_ + 8 <= s_.size() && !word_has_special(s_.data() + i_)) i_ += 8;
       if (i_ >= s_.size()) return false;
       char c = s_[i_];
       if (c == '"') {

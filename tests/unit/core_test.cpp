@@ -1,6 +1,8 @@
 // Ids, timestamps, hashing and text normalization.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <map>
 #include <regex>
 #include <set>
 
@@ -133,6 +135,48 @@ TEST(JsonWriter, EscapesAndNests) {
             "\"raw\":{\"x\":null}}");
   auto j = nlohmann::json::parse(out);
   EXPECT_EQ(j["text"], "引号\"反斜杠\\换行\n\x01控制");
+}
+
+// append_json_string skips eight bytes at a time; whatever the byte and wherever it sits
+// in a word, and at whatever length, the result is that of escaping byte by byte.
+TEST(JsonWriter, EscapesEveryByteWhereverItSits) {
+  auto by_byte = [](std::string_view s) {
+    const std::map<unsigned char, std::string> named = {{'"', "\\\""}, {'\\', "\\\\"}, {'\n', "\\n"}, {'\r', "\\r"},
+                                                        {'\t', "\\t"}, {'\b', "\\b"},  {'\f', "\\f"}};
+    std::string out = "\"";
+    for (unsigned char c : s) {
+      if (auto it = named.find(c); it != named.end()) {
+        out += it->second;
+      } else if (c < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        out += buf;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out + "\"";
+  };
+  size_t checked = 0;
+  for (size_t len = 0; len <= 19; ++len)
+    for (size_t at = 0; at < std::max<size_t>(len, 1); ++at)
+      for (int b = 0; b < 256; ++b) {
+        std::string s = std::string(len, 'a');
+        if (len > 0) s[at] = static_cast<char>(b);
+        std::string out;
+        append_json_string(out, s);
+        ASSERT_EQ(out, by_byte(s)) << "length " << len << ", byte " << b << " at " << at;
+        ++checked;
+      }
+  // Real text: Chinese (bytes 0x80 and up only), with the characters to escape spread over it.
+  const std::string text = "幸福小区旁工地每晚施工到凌晨两点，\"噪音\"严重\\影响休息。\n\t请尽快处理\x7f\x1f。";
+  for (size_t cut = 0; cut <= text.size(); ++cut) {
+    std::string out;
+    append_json_string(out, std::string_view(text).substr(cut));
+    ASSERT_EQ(out, by_byte(std::string_view(text).substr(cut)));
+    ++checked;
+  }
+  EXPECT_GT(checked, 40000u);
 }
 
 }  // namespace minyi

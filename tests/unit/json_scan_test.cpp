@@ -191,6 +191,33 @@ TEST(JsonScan, AgreesWithTheHostParserOnMutatedBodies) {
   EXPECT_GT(refused, 20000);
 }
 
+// Strings are skipped eight bytes at a time: every ASCII byte, at every place in a word of
+// a member name or a value, at every length, gets the host parser's verdict, the decoded
+// name, and (for a control character) the error at that very byte.
+TEST(JsonScan, ChecksEveryByteWhereverItSitsInAString) {
+  int checked = 0;
+  for (size_t len = 1; len <= 19; ++len)
+    for (size_t at = 0; at < len; ++at)
+      for (int b = 0; b < 0x80; ++b)
+        for (bool in_name : {true, false}) {
+          std::string str(len, 'a');
+          str[at] = static_cast<char>(b);
+          std::string text = in_name ? "{\"" + str + "\":1}" : "{\"k\":\"" + str + "\"}";
+          const bool expected = json::accept(text);
+          std::string name;
+          auto err = scan_json(text, [&](const std::vector<JsonFrame>&, std::string_view n) { name = n; });
+          ASSERT_EQ(!err, expected) << text;
+          if (expected) {
+            EXPECT_EQ(name, json::parse(text).begin().key()) << text;
+          } else if (b < 0x20) {
+            const size_t start = in_name ? 2 : 6;  // where str begins in text
+            EXPECT_EQ(err->byte, start + at + 1) << text;
+          }
+          ++checked;
+        }
+  EXPECT_EQ(checked, 19 * 20 / 2 * 0x80 * 2);
+}
+
 TEST(JsonScan, ReportsMembersWithTheirContainers) {
   std::string body = R"({"title":"t","submitter":{"name":"n","\u0070hone":"1"},"attachments":[{"url":"u"},)"
                      R"({"filename":"f","x":{"deep":1}}],"location":{"lat":1,"lon":2},"list":[[{"k":0}]]})";
