@@ -3,10 +3,24 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
 namespace minyi {
+
+// True when one of the 8 bytes at p ends a plain run of JSON string text: a control
+// character, '"' or '\\'. The classic "has a zero byte" test, (v - 0x01..) & ~v & 0x80..,
+// on the word itself (bytes below 0x20) and on it XOR '"' and XOR '\\': exact as a yes/no
+// answer for any byte values. Strings are mostly plain bytes (all of UTF-8's multi-byte
+// sequences), so writers and readers skip them eight at a time.
+inline bool json_word_has_special(const char* p) {
+  constexpr uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  const uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+  return (((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)) & highs;
+}
 
 // Appends JSON text for s (with quotes) to out.
 void append_json_string(std::string& out, std::string_view s);

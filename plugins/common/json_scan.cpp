@@ -16,7 +16,7 @@ bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // True when one of the 8 bytes at p ends a string's plain run: a control character, '"'
 // or '\\' (the "has a zero byte" test on the word, and on it XOR '"' and XOR '\\').
-// The daemon's JSON writer has the same test; plugins do not link the daemon's core.
+// The daemon's core has the same test (json_word_has_special); plugins do not link it.
 bool word_has_special(const char* p) {
   constexpr uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
   uint64_t w;

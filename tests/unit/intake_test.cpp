@@ -90,6 +90,10 @@ TEST(Intake, RefusesBadDraftsNamingTheField) {
   EXPECT_EQ(bad(in, R"({"content":"x","kind":"rant"})").field, "kind");
   EXPECT_EQ(bad(in, "{\"content\":\"\xB6\xF8\"}").code, "invalid_utf8");
   EXPECT_EQ(bad(in, "{nope").code, "malformed_draft");
+  // Numbers nlohmann-json cannot hold (it throws out_of_range, not parse_error): refused
+  // like any malformed draft, not an exception out of intake into the plugin calling it.
+  EXPECT_EQ(bad(in, R"({"content":"x","location":{"lat":1e400,"lon":0}})").code, "malformed_draft");
+  EXPECT_EQ(bad(in, R"({"content":"x","extras":{"n":-1E+309}})").code, "malformed_draft");
 }
 
 TEST(PiiKey, CreatedWithMode0600AndReused) {
