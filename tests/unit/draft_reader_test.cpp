@@ -32,7 +32,8 @@ bool same(const json& a, const json& b) {
   return a.dump() == b.dump();
 }
 
-enum class Verdict { Agrees, Declined };
+// Declined texts, by nlohmann's verdict on them.
+enum class Verdict { Agrees, DeclinedValid, DeclinedInvalid };
 
 // Fails the test when the reader accepts what nlohmann refuses, or reads another document.
 Verdict check(const std::string& text) {
@@ -45,7 +46,7 @@ Verdict check(const std::string& text) {
   } catch (const json::exception&) {  // parse_error, or out_of_range for a number like 1e400
     accepted = false;
   }
-  if (!read) return Verdict::Declined;
+  if (!read) return accepted ? Verdict::DeclinedValid : Verdict::DeclinedInvalid;
   EXPECT_TRUE(accepted) << "the reader accepted what nlohmann refuses: " << text;
   if (accepted) {
     EXPECT_TRUE(same(fast, reference)) << text << "\nreader: " << fast.dump() << "\nnlohmann: " << reference.dump();
@@ -110,7 +111,7 @@ TEST(DraftReader, AgreesWithNlohmannOnMutatedBodies) {
   bodies.push_back(R"({"a":[{"b":{"c":[1,2,{"d":"\ud83d\ude00"}]}}],"e":-1.5e-3,"f":[true,false,null]})");
   minyi::testing::JsonMutator mutate(bodies, 20261128);
   int agreed = 0, refused = 0, declined_but_valid = 0;
-  for (int round = 0; round < 80000; ++round) {
+  for (int round = 0; round < 50000; ++round) {
     std::string text = mutate.next();
     if (round % 4 == 0 && !text.empty()) {  // a byte of any value, anywhere
       const size_t at = mutate.pick(text.size());
@@ -120,16 +121,19 @@ TEST(DraftReader, AgreesWithNlohmannOnMutatedBodies) {
       else
         text.insert(at, 1, byte);
     }
-    const bool valid = json::accept(text);
-    if (check(text) == Verdict::Agrees) {
-      ++agreed;
-    } else if (valid) {
-      ++declined_but_valid;
-    } else {
-      ++refused;
+    switch (check(text)) {
+      case Verdict::Agrees:
+        ++agreed;
+        break;
+      case Verdict::DeclinedValid:
+        ++declined_but_valid;
+        break;
+      case Verdict::DeclinedInvalid:
+        ++refused;
+        break;
     }
   }
   EXPECT_GT(agreed, 8000);
-  EXPECT_GT(refused, 30000);
+  EXPECT_GT(refused, 25000);
   EXPECT_LT(declined_but_valid, agreed / 100) << "the reader declines too much that is valid";
 }
