@@ -24,6 +24,7 @@ bool word_has_special(const char* p) {
   const uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
   return (((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)) & highs;
 }
+
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 int hex_value(char c) {
